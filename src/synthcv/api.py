@@ -1,0 +1,157 @@
+"""The library's entry points: plan -> store -> engine -> store -> assemble -> export."""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import polars as pl
+
+from .assemble import assemble
+from .config import RunConfig, build_config
+from .engine import Engine, EngineSettings
+from .errors import Interrupted, RunIncomplete
+from .export import check_writable, export
+from .limits import RateLimits
+from .names import load_names
+from .plan import iter_jobs, layout
+from .progress import Display
+from .prompts import QUALITIES, SEXES
+from .providers import make_provider
+from .stats import RunStats
+from .store import Failure, Store, open_store
+from .tokens import request_tokens
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the dataset (complete rows only), its counters, the files written."""
+
+    frame: pl.DataFrame
+    stats: RunStats
+    written: list[Path] = field(default_factory=list)
+    missing: int = 0  # planned CVs without both answers
+    failures: list[Failure] = field(default_factory=list)
+
+
+def _config(config: RunConfig | None, overrides: dict[str, Any]) -> RunConfig:
+    if config is None:
+        return build_config(overrides)
+    return build_config({**config.model_dump(exclude_unset=True), **overrides}) if overrides else config
+
+
+def _limits(config: RunConfig) -> RateLimits:
+    prompts = config.prompts
+    variants = [prompts.cv_messages(q) for q in QUALITIES] + [prompts.clue_messages(s) for s in SEXES]
+    largest = max(request_tokens(messages, config.max_tokens) for messages in variants)
+    return RateLimits(rpm=config.rpm, tpm=config.tpm, largest_request_tokens=largest)
+
+
+async def _watch_signals(engine: Engine, hard_stop: anyio.CancelScope, display: Display) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _signal in signals:
+            if not engine.stopping:
+                display.notice("stopping: no new requests; storing answers in flight (Ctrl-C again to quit now)")
+                engine.stop()
+            else:
+                hard_stop.cancel()
+                return
+
+
+def collect(store: Store, config: RunConfig, *, allow_incomplete: bool) -> tuple[pl.DataFrame, int]:
+    """Assemble the dataset from the cache alone: (frame of complete rows, number of rows missing)."""
+    rows = layout(config)
+    answers = store.answers(rows["cv_key"].to_list() + rows["clue_key"].to_list())
+    names = load_names(config.names_men, config.names_women)
+    frame = assemble(config, rows, answers, names, allow_incomplete=allow_incomplete)
+    return frame, rows.height - frame.height
+
+
+async def generate(
+    config: RunConfig,
+    *,
+    export_files: bool = True,
+    display: Display | None = None,
+    handle_signals: bool = False,
+) -> RunResult:
+    """Fetch every answer the dataset lacks, then assemble (and export) it.
+
+    Everything that can be checked before paying for a request is checked first: names, the output
+    directory, the API key, the cache. Returns even when some jobs failed (see `RunResult.missing`);
+    exports are written only for a complete dataset.
+    """
+    display = display or Display("quiet")
+    load_names(config.names_men, config.names_women)
+    if export_files:
+        check_writable(config.out)
+    limits = _limits(config)
+    provider = make_provider(config)
+    stats = RunStats()
+    interrupted = False
+    try:
+        with open_store(config.cache_path) as store:
+            done = store.done_keys()
+            settings = EngineSettings(
+                concurrency=config.concurrency,
+                max_attempts=config.max_attempts,
+                max_tokens=config.max_tokens,
+                grace_seconds=min(config.timeout, 30.0),
+            )
+            async with store.writer() as writer:
+                engine = Engine(provider, writer, limits, settings, stats)
+                async with anyio.create_task_group() as background:
+                    background.start_soon(display.show, stats)
+                    with anyio.CancelScope() as hard_stop:
+                        if handle_signals:
+                            background.start_soon(_watch_signals, engine, hard_stop, display)
+                        try:
+                            await engine.run(iter_jobs(config), done)
+                        finally:
+                            stats.finished = time.monotonic()
+                            background.cancel_scope.cancel()
+                    interrupted = engine.stopping and engine.fatal is None
+            if interrupted:
+                raise Interrupted(
+                    f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume"
+                )
+            frame, missing = collect(store, config, allow_incomplete=True)
+            failures = store.failures() if missing else []
+    finally:
+        await provider.aclose()
+    written = export(frame, config.out, config.formats) if export_files and not missing else []
+    return RunResult(frame, stats, written, missing, failures)
+
+
+def _require_complete(result: RunResult) -> pl.DataFrame:
+    if result.missing:
+        raise RunIncomplete(
+            f"{result.missing} CVs lack an answer after {result.stats.failed} requests failed; run again to retry them"
+        )
+    return result.frame
+
+
+async def arun(config: RunConfig | None = None, *, export: bool = False, **overrides: Any) -> pl.DataFrame:
+    """Generate the dataset from inside a running event loop; returns the polars frame.
+
+    `export=True` also writes the files into `config.out`.
+    """
+    result = await generate(_config(config, overrides), export_files=export)
+    return _require_complete(result)
+
+
+def run(config: RunConfig | None = None, *, export: bool = False, **overrides: Any) -> pl.DataFrame:
+    """Generate the dataset and return it as a polars frame (see `arun` inside an event loop).
+
+    >>> import synthcv
+    >>> df = synthcv.run(synthcv.RunConfig(size=500, provider="offline"))
+    """
+    resolved = _config(config, overrides)
+
+    async def main() -> pl.DataFrame:
+        return await arun(resolved, export=export)
+
+    return anyio.run(main)

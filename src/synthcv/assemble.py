@@ -1,0 +1,88 @@
+"""The polars stage: answers + layout + seeded draws -> the dataset, exactly as the notebook builds it.
+
+Pure: the same rows, answers, names and seed give the same frame. Each random quantity has its own
+generator spawned from the seed, so changing e.g. race weights does not reshuffle callbacks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from .config import RACES, RunConfig
+from .errors import RunIncomplete
+from .names import NameLists
+from .prompts import clean_answer
+
+COLUMNS = ["cv", "quality", "sex", "clue", "cv_with_clue", "callback", "race", "name"]
+EXTRA_COLUMNS = ["id", "cv_sample", "clue_sample", "model", "cv_finish_reason", "clue_finish_reason"]
+
+
+def _draws(config: RunConfig, rows: pl.DataFrame, names: NameLists) -> pl.DataFrame:
+    n = rows.height
+    callback_rng, race_rng, name_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
+    sexes = rows["sex"].to_list()
+    qualities = rows["quality"].to_list()
+
+    probability = np.array([config.callback_probability.of(s, q) for s, q in zip(sexes, qualities, strict=True)])
+    callback = (callback_rng.random(n) < probability).astype(np.int64)
+
+    weights = np.array([config.race_weights.get(race, 0.0) for race in RACES], dtype=float)
+    races = [RACES[i] for i in race_rng.choice(len(RACES), size=n, p=weights / weights.sum())]
+
+    picks = name_rng.random(n)
+    chosen = []
+    for sex, race, pick in zip(sexes, races, picks, strict=True):
+        options = names.names(sex, race)
+        chosen.append(options[int(pick * len(options))])
+    return pl.DataFrame(
+        {"callback": callback, "race": races, "name": chosen},
+        schema={"callback": pl.Int64, "race": pl.String, "name": pl.String},
+    )
+
+
+def assemble(
+    config: RunConfig,
+    rows: pl.DataFrame,
+    answers: pl.DataFrame,
+    names: NameLists,
+    *,
+    allow_incomplete: bool = False,
+) -> pl.DataFrame:
+    """The dataset frame. `rows` is `plan.layout(config)`; `answers` has key, content, finish_reason, model.
+
+    Raises RunIncomplete when an answer is missing, unless `allow_incomplete`, which drops those rows.
+    """
+    frame = pl.concat([rows.with_row_index("id"), _draws(config, rows, names)], how="horizontal")
+    cv_answers = answers.select(
+        pl.col("key").alias("cv_key"),
+        pl.col("content").alias("cv_raw"),
+        pl.col("finish_reason").alias("cv_finish_reason"),
+        "model",
+    )
+    clue_answers = answers.select(
+        pl.col("key").alias("clue_key"),
+        pl.col("content").alias("clue_raw"),
+        pl.col("finish_reason").alias("clue_finish_reason"),
+    )
+    frame = frame.join(cv_answers, on="cv_key", how="left").join(clue_answers, on="clue_key", how="left")
+    missing = frame.filter(pl.col("cv_raw").is_null() | pl.col("clue_raw").is_null()).height
+    if missing and not allow_incomplete:
+        raise RunIncomplete(
+            f"{missing} of {frame.height} CVs lack an answer in the cache; run `synthcv run` again to fetch them"
+        )
+    frame = frame.drop_nulls(["cv_raw", "clue_raw"]).sort("id")
+
+    cvs = [clean_answer(text) for text in frame["cv_raw"].to_list()]
+    clues = [
+        clean_answer(text) + (config.explicit_marker if sex == "woman" else "")
+        for text, sex in zip(frame["clue_raw"].to_list(), frame["sex"].to_list(), strict=True)
+    ]
+    with_clue = [cv + "\n\n" + clue for cv, clue in zip(cvs, clues, strict=True)]
+    named = [text.replace("{NAME}", name) for text, name in zip(with_clue, frame["name"].to_list(), strict=True)]
+    return frame.with_columns(
+        pl.Series("cv", named, dtype=pl.String),
+        pl.Series("clue", clues, dtype=pl.String),
+        pl.Series("cv_with_clue", with_clue, dtype=pl.String),
+        pl.col("id").cast(pl.Int64),
+    ).select(COLUMNS + EXTRA_COLUMNS)

@@ -1,0 +1,204 @@
+"""The command line: parses flags, calls the library, prints. Every setting is also a config key."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+
+from .api import collect, generate
+from .config import RunConfig, load_config
+from .errors import SynthcvError
+from .export import export
+from .plan import layout, planned_counts
+from .progress import Display
+from .store import open_store
+from .summary import describe
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# (flag, config key, click type, help)
+SETTINGS: list[tuple[str, str, Any, str]] = [
+    ("--size", "size", click.IntRange(min=None), "Number of CVs in the dataset [default: 1000]."),
+    ("--seed", "seed", int, "Seed for every random draw (callbacks, races, names) [default: 0]."),
+    (
+        "--provider",
+        "provider",
+        click.Choice(["openai", "offline"]),
+        "openai (any OpenAI-compatible server) or offline (no network, stand-in text) [default: openai].",
+    ),
+    ("--model", "model", str, "Model name [default: gpt-4o-mini]."),
+    ("--base-url", "base_url", str, "OpenAI-compatible endpoint [default: $OPENAI_BASE_URL, else OpenAI]."),
+    ("--concurrency", "concurrency", int, "Requests in flight at once [default: 100]."),
+    ("--rpm", "rpm", int, "Requests per minute to stay under [default: no limit]."),
+    (
+        "--tpm",
+        "tpm",
+        int,
+        "Tokens per minute to stay under, counted as prompt + max_tokens [default: no limit].",
+    ),
+    ("--timeout", "timeout", float, "Seconds to wait for one answer before retrying [default: 120]."),
+    (
+        "--cache",
+        "cache",
+        click.Path(path_type=Path, dir_okay=False),
+        "SQLite cache file [default: <out>/synthcv-cache.sqlite].",
+    ),
+    ("--out", "out", click.Path(path_type=Path, file_okay=False), "Output directory [default: data/output]."),
+    (
+        "--names-men",
+        "names_men",
+        click.Path(path_type=Path, dir_okay=False),
+        "JSON name file for men, keys W/B/A/H [default: names shipped with synthcv].",
+    ),
+    (
+        "--names-women",
+        "names_women",
+        click.Path(path_type=Path, dir_okay=False),
+        "JSON name file for women, keys W/B/A/H [default: names shipped with synthcv].",
+    ),
+]
+
+
+def settings_options(command: F) -> F:
+    for flag, key, kind, help_text in reversed(SETTINGS):
+        command = click.option(flag, key, type=kind, default=None, help=help_text)(command)
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="TOML file with any of these settings; flags override it.",
+    )(command)
+
+
+def _resolve(config_file: Path | None, flags: dict[str, Any]) -> RunConfig:
+    return load_config(config_file, {k: v for k, v in flags.items() if k in {s[1] for s in SETTINGS}})
+
+
+def handle_errors(command: F) -> F:
+    """Known problems become one line on stderr and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SynthcvError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command again to resume", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="synthcv")
+def cli() -> None:
+    """Generate synthetic CV datasets with LLMs for hiring-bias and fairness research.
+
+    \b
+    Try it with no key and no network:
+      synthcv run --provider offline --size 1000 --out data/output
+    """
+
+
+@cli.command()
+@settings_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("--plain", is_flag=True, help="Progress as log lines (the default when stderr is not a terminal).")
+@handle_errors
+def run(config_file: Path | None, quiet: bool, plain: bool, **flags: Any) -> None:
+    """Plan, generate, assemble and export the dataset; resumes from the cache.
+
+    \b
+    Examples:
+      synthcv run --provider offline --size 1000 --out data/output
+      OPENAI_API_KEY=... synthcv run --size 20000 --rpm 5000 --tpm 4000000
+      synthcv run --base-url http://127.0.0.1:8000/v1 --model my-model --size 200
+      synthcv run --config data/configs/workshop.toml
+
+    Interrupt it at any time (Ctrl-C, or a kill) and run the same command again: answers already in the
+    cache are never requested twice. Exit codes: 0 done, 1 some answers still missing, 2 bad input, 130
+    interrupted.
+    """
+    config = _resolve(config_file, flags)
+    display = Display("quiet" if quiet else "plain" if plain else "auto")
+    result = anyio.run(lambda: generate(config, display=display, handle_signals=True))
+    click.echo(describe(result.frame, config, result.stats, result.written))
+    if result.missing:
+        kinds = sorted({f.error for f in result.failures})
+        raise _incomplete(result.missing, len(result.failures), kinds)
+
+
+def _incomplete(missing: int, failed: int, kinds: list[str]) -> SynthcvError:
+    from .errors import RunIncomplete
+
+    detail = f" ({failed} requests failed after retries: {', '.join(kinds)})" if failed else ""
+    return RunIncomplete(
+        f"dataset incomplete: {missing} CVs lack an answer{detail}; run the same command again to retry, "
+        "or `synthcv status` for details"
+    )
+
+
+@cli.command()
+@settings_options
+@handle_errors
+def status(config_file: Path | None, **flags: Any) -> None:
+    """Show what a run has planned, done, failed and left to do, from its cache alone.
+
+    \b
+    Example:
+      synthcv status --provider offline --size 1000 --out data/output
+    """
+    config = _resolve(config_file, flags)
+    with open_store(config.cache_path, create=False) as store:
+        done = store.done_keys()
+        failed = {f.key: f for f in store.failures()}
+    rows = layout(config)
+    keys = {"cv": set(rows["cv_key"].to_list()), "clue": set(rows["clue_key"].to_list())}
+    click.echo(f"cache: {config.cache_path}")
+    for stage, planned in planned_counts(config).items():
+        stage_done = len(keys[stage] & done)
+        stage_failed = len((keys[stage] - done) & failed.keys())
+        click.echo(
+            f"{stage:>5}: planned {planned:,}  done {stage_done:,}  failed {stage_failed:,}  "
+            f"remaining {planned - stage_done:,}"
+        )
+    shown = [f for key, f in failed.items() if key not in done and any(key in k for k in keys.values())]
+    for failure in shown[:20]:
+        click.echo(
+            f"failed: {failure.stage}/{failure.variant} sample {failure.sample}: {failure.error} "
+            f"after {failure.attempts} attempts: {failure.message}"
+        )
+    if len(shown) > 20:
+        click.echo(f"... and {len(shown) - 20} more failures")
+
+
+@cli.command(name="export")
+@settings_options
+@click.option("--allow-incomplete", is_flag=True, help="Export the CVs that have answers; report the rest.")
+@handle_errors
+def export_command(config_file: Path | None, allow_incomplete: bool, **flags: Any) -> None:
+    """Assemble and export the dataset from the cache alone, with no requests.
+
+    \b
+    Example:
+      synthcv export --provider offline --size 1000 --out data/output
+    """
+    config = _resolve(config_file, flags)
+    with open_store(config.cache_path, create=False) as store:
+        frame, missing = collect(store, config, allow_incomplete=allow_incomplete)
+    written = export(frame, config.out, config.formats)
+    click.echo(describe(frame, config, None, written))
+    if missing:
+        click.echo(f"warning: {missing} CVs lack an answer and were left out", err=True)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,253 @@
+"""The network stage: a producer of pending jobs, a pool of workers, one writer.
+
+producer --jobs--> N workers (rate limits -> provider, retried) --results--> writer (batched commits)
+
+Memory is bounded by what is in flight: jobs are planned lazily, the streams hold at most
+`concurrency` items each, and the writer keeps one batch.
+
+Stopping (Ctrl-C, a fatal API error): the producer stops, workers waiting for a rate-limit slot or a
+retry back-off give up at once, requests already sent get `grace_seconds` to answer, and the writer
+commits everything that arrived before the engine returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
+
+from .errors import SynthcvError
+from .limits import RateLimits
+from .plan import Job
+from .providers import Answer, Provider, TransientError
+from .stats import RunStats
+from .store import AsyncWriter, Failure, StoredAnswer
+from .tokens import request_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    concurrency: int
+    max_attempts: int
+    max_tokens: int
+    grace_seconds: float = 30.0
+    batch_size: int = 500
+    batch_seconds: float = 0.5
+    backoff_initial_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+
+
+class _Stopped(Exception):
+    """Raised inside a worker when the run is stopping and the job was not sent."""
+
+
+class _StopRequested(stop_base):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._engine.stopping
+
+
+Result = StoredAnswer | Failure
+
+
+class Engine:
+    def __init__(
+        self,
+        provider: Provider,
+        writer: AsyncWriter,
+        limits: RateLimits,
+        settings: EngineSettings,
+        stats: RunStats,
+    ) -> None:
+        self._provider = provider
+        self._writer = writer
+        self._limits = limits
+        self._settings = settings
+        self._stats = stats
+        self.stopping = False
+        self.fatal: SynthcvError | None = None
+        self._waiting: set[anyio.CancelScope] = set()
+        self._producer_scope = anyio.CancelScope()
+        self._workers_scope: anyio.CancelScope | None = None
+        self._tokens_by_messages: dict[int, int] = {}
+
+    def stop(self) -> None:
+        """Stop sending; let requests in flight finish within the grace period; store what arrives."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self._producer_scope.cancel()
+        for scope in list(self._waiting):
+            scope.cancel()
+        if self._workers_scope is not None:
+            self._workers_scope.deadline = anyio.current_time() + self._settings.grace_seconds
+
+    async def run(self, jobs: Iterable[Job], done: set[str]) -> None:
+        """Send every job whose key is not in `done`; return when all are stored, failed or stopped."""
+        send_jobs, receive_jobs = anyio.create_memory_object_stream[Job](self._settings.concurrency)
+        send_results, receive_results = anyio.create_memory_object_stream[Result](self._settings.concurrency)
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self._write, receive_results)
+            async with anyio.create_task_group() as workers:
+                self._workers_scope = workers.cancel_scope
+                if self.stopping:  # stopped before we started
+                    workers.cancel_scope.deadline = anyio.current_time()
+                workers.start_soon(self._produce, jobs, done, send_jobs)
+                async with receive_jobs, send_results:
+                    for _ in range(self._settings.concurrency):
+                        workers.start_soon(self._work, receive_jobs.clone(), send_results.clone())
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _produce(self, jobs: Iterable[Job], done: set[str], send: ObjectSendStream[Job]) -> None:
+        stages = self._stats.stages
+        async with send:
+            with self._producer_scope:
+                for job in jobs:
+                    stages[job.stage].planned += 1
+                    if job.key in done:
+                        stages[job.stage].cached += 1
+                    else:
+                        await send.send(job)
+
+    def _tokens(self, job: Job) -> int:
+        # Messages are shared by every sample of a variant: count each prompt once.
+        count = self._tokens_by_messages.get(id(job.messages))
+        if count is None:
+            count = request_tokens(job.messages, self._settings.max_tokens)
+            self._tokens_by_messages[id(job.messages)] = count
+        return count
+
+    async def _interruptible(self, waiter: Awaitable[None]) -> None:
+        """Await a wait (rate-limit slot, back-off) that `stop()` may cut short."""
+        with anyio.CancelScope() as scope:
+            self._waiting.add(scope)
+            try:
+                await waiter
+            finally:
+                self._waiting.discard(scope)
+        if scope.cancel_called or self.stopping:
+            raise _Stopped
+
+    async def _call(self, job: Job) -> Answer:
+        await self._interruptible(self._limits.acquire(self._tokens(job)))
+        stats = self._stats
+        stats.requests += 1
+        stats.in_flight += 1
+        try:
+            return await self._provider.complete(job)
+        except TransientError as error:
+            stats.errors[error.kind] += 1
+            raise
+        finally:
+            stats.in_flight -= 1
+
+    def _wait(self, retry_state: RetryCallState) -> float:
+        """Back-off before the next attempt: the server's retry-after if it gave one, else exponential."""
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            return error.retry_after + random.uniform(0, 0.5)
+        exponent = retry_state.attempt_number - 1
+        ceiling = min(self._settings.backoff_max_seconds, self._settings.backoff_initial_seconds * 2**exponent)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(_Stopped):  # the stop condition then ends the retries
+            await self._interruptible(anyio.sleep(seconds))
+
+    def _count_retry(self, _retry_state: RetryCallState) -> None:
+        self._stats.retries += 1
+
+    async def _attempt(self, job: Job) -> Result | None:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._settings.max_attempts) | _StopRequested(self),
+            wait=self._wait,
+            retry=retry_if_exception_type(TransientError),
+            sleep=self._sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        try:
+            answer: Answer = await retrying(self._call, job)
+        except TransientError as error:
+            if self.stopping:
+                return None  # not given up on: the next run tries it again
+            attempts = retrying.statistics.get("attempt_number", self._settings.max_attempts)
+            return Failure(job.key, job.stage, job.variant, job.sample, error.kind, str(error)[:500], attempts)
+        return StoredAnswer(
+            job.key,
+            job.stage,
+            job.variant,
+            job.sample,
+            answer.content,
+            answer.finish_reason,
+            answer.model,
+            answer.prompt_tokens,
+            answer.completion_tokens,
+        )
+
+    async def _work(self, jobs: ObjectReceiveStream[Job], results: ObjectSendStream[Result]) -> None:
+        async with jobs, results:
+            async for job in jobs:
+                if self.stopping:
+                    return
+                try:
+                    result = await self._attempt(job)
+                except _Stopped:
+                    return
+                except SynthcvError as error:  # invalid key, unknown model: no request can succeed
+                    if self.fatal is None:
+                        self.fatal = error
+                    self.stop()
+                    return
+                if result is not None:
+                    await results.send(result)
+
+    async def _write(self, results: ObjectReceiveStream[Result]) -> None:
+        answers: list[StoredAnswer] = []
+        failures: list[Failure] = []
+        first_at = 0.0
+
+        async def flush() -> None:
+            if not answers and not failures:
+                return
+            await self._writer.write(answers, failures)
+            for answer in answers:
+                self._stats.stages[answer.stage].stored += 1
+            for failure in failures:
+                self._stats.stages[failure.stage].failed += 1
+            answers.clear()
+            failures.clear()
+
+        async with results:
+            try:
+                while True:
+                    timeout = None
+                    if answers or failures:
+                        timeout = max(0.0, first_at + self._settings.batch_seconds - anyio.current_time())
+                    try:
+                        with anyio.fail_after(timeout):
+                            result = await results.receive()
+                    except TimeoutError:
+                        await flush()
+                        continue
+                    except anyio.EndOfStream:
+                        break
+                    if not answers and not failures:
+                        first_at = anyio.current_time()
+                    (answers if isinstance(result, StoredAnswer) else failures).append(result)  # type: ignore[arg-type]
+                    if len(answers) + len(failures) >= self._settings.batch_size:
+                        await flush()
+            finally:
+                # Paid-for answers are committed even when the run is cancelled outright.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+                    await flush()

@@ -1,0 +1,266 @@
+"""The SQLite cache: every answer ever received, keyed by its request's cache key.
+
+One file, WAL mode, schema versioned by named migrations. Reads are synchronous (they happen before
+and after the network stage); writes during a run go through `AsyncWriter`, one transaction a batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+import polars as pl
+
+from .errors import StoreError
+
+APPLICATION_ID = 0x53435631  # "SCV1": tells our caches from any other SQLite file
+
+
+def _m001_answers_and_failures(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE answers (
+            key TEXT PRIMARY KEY,
+            stage TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            sample INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            finish_reason TEXT,
+            model TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            created_at REAL NOT NULL
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE failures (
+            key TEXT PRIMARY KEY,
+            stage TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            sample INTEGER NOT NULL,
+            error TEXT NOT NULL,
+            message TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID"""
+    )
+
+
+# Ordered, never edited once released: a new schema change is a new function appended here.
+MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
+    ("answers_and_failures", _m001_answers_and_failures),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    key: str
+    stage: str
+    variant: str
+    sample: int
+    content: str
+    finish_reason: str | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    key: str
+    stage: str
+    variant: str
+    sample: int
+    error: str
+    message: str
+    attempts: int
+
+
+def _explain(path: Path, error: sqlite3.Error) -> StoreError:
+    text = str(error)
+    if "not a database" in text or "malformed" in text:
+        return StoreError(f"cache {path} is not a synthcv cache (not a readable SQLite file); pass another --cache")
+    if "readonly" in text or "unable to open" in text:
+        return StoreError(f"cannot write the cache {path} ({text}); make its directory writable or pass --cache")
+    if "disk is full" in text or "disk I/O" in text:
+        return StoreError(f"cannot write the cache {path} ({text}); free disk space and run again to resume")
+    if "locked" in text or "busy" in text:
+        return StoreError(f"cache {path} is locked by another process; wait for it to finish or pass --cache")
+    return StoreError(f"cache {path}: {text}")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA busy_timeout = 30000")
+    return db
+
+
+def _migrate(path: Path, db: sqlite3.Connection) -> None:
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id != APPLICATION_ID and tables:
+        raise StoreError(f"cache {path} is an SQLite file of another program; pass another --cache")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"cache {path} was written by a newer synthcv (schema {version} > {SCHEMA_VERSION}); "
+            "upgrade synthcv or pass another --cache"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+        for _name, migration in MIGRATIONS[version:]:
+            migration(db)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def open_store(path: Path, *, create: bool = True) -> Store:
+    """Open (and if needed create and migrate) the cache at `path`."""
+    if not create and not path.exists():
+        raise StoreError(f"no cache at {path}: nothing generated yet; run `synthcv run` first or pass --cache")
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = _connect(path)
+        db.execute("PRAGMA journal_mode = WAL")
+        _migrate(path, db)
+    except OSError as error:
+        raise StoreError(f"cannot create the cache {path} ({error.strerror}); pass a writable --cache") from None
+    except sqlite3.Error as error:
+        raise _explain(path, error) from None
+    return Store(path, db)
+
+
+class Store:
+    """Synchronous reads of the cache; `writer()` gives the async writer used during a run."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = db
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def done_keys(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT key FROM answers")}
+
+    def failures(self) -> list[Failure]:
+        rows = self._db.execute(
+            "SELECT key, stage, variant, sample, error, message, attempts FROM failures ORDER BY stage, variant, sample"
+        )
+        return [Failure(*row) for row in rows]
+
+    def answers(self, keys: Iterable[str]) -> pl.DataFrame:
+        """key, content, finish_reason, model for each of `keys` present in the cache."""
+        try:
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key TEXT PRIMARY KEY) WITHOUT ROWID")
+            self._db.execute("DELETE FROM wanted")
+            self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((k,) for k in keys))
+            rows = self._db.execute(
+                "SELECT a.key, a.content, a.finish_reason, a.model FROM answers a JOIN wanted USING (key)"
+            ).fetchall()
+        except sqlite3.Error as error:
+            raise _explain(self.path, error) from None
+        return pl.DataFrame(
+            rows,
+            schema={"key": pl.String, "content": pl.String, "finish_reason": pl.String, "model": pl.String},
+            orient="row",
+        )
+
+    def writer(self) -> AsyncWriter:
+        return AsyncWriter(self.path)
+
+
+@dataclass
+class WriteStats:
+    batches: int = 0
+    rows: int = 0
+    largest_batch: int = 0
+    commit_seconds: float = 0.0
+
+
+class AsyncWriter:
+    """Batched transactional writes from the event loop (aiosqlite runs SQLite in its own thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stats = WriteStats()
+        self._db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> AsyncWriter:
+        try:
+            self._db = await aiosqlite.connect(self.path, timeout=30, isolation_level=None)
+            await self._db.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as error:
+            raise _explain(self.path, error) from None
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._db is not None:
+            await self._db.close()
+
+    async def write(self, answers: Sequence[StoredAnswer], failures: Sequence[Failure]) -> None:
+        """Store a batch in one transaction: answers replace any failure recorded for their key."""
+        assert self._db is not None, "use AsyncWriter as an async context manager"
+        started = time.perf_counter()
+        now = time.time()
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            if answers:
+                await self._db.executemany(
+                    "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            a.key,
+                            a.stage,
+                            a.variant,
+                            a.sample,
+                            a.content,
+                            a.finish_reason,
+                            a.model,
+                            a.prompt_tokens,
+                            a.completion_tokens,
+                            now,
+                        )
+                        for a in answers
+                    ],
+                )
+                await self._db.executemany("DELETE FROM failures WHERE key = ?", [(a.key,) for a in answers])
+            if failures:
+                await self._db.executemany(
+                    """INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (key) DO UPDATE SET error = excluded.error, message = excluded.message,
+                       attempts = failures.attempts + excluded.attempts, updated_at = excluded.updated_at""",
+                    [(f.key, f.stage, f.variant, f.sample, f.error, f.message, f.attempts, now) for f in failures],
+                )
+            await self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute("ROLLBACK")
+            raise _explain(self.path, error) from None
+        size = len(answers) + len(failures)
+        self.stats.batches += 1
+        self.stats.rows += size
+        self.stats.largest_batch = max(self.stats.largest_batch, size)
+        self.stats.commit_seconds += time.perf_counter() - started

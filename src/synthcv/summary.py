@@ -1,0 +1,33 @@
+"""What a finished run tells the user: the dataset's shape, its labels, and what the run cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from .config import RunConfig
+from .stats import RunStats
+
+
+def describe(frame: pl.DataFrame, config: RunConfig, stats: RunStats | None, written: list[Path]) -> str:
+    lines = [f"rows: {frame.height:,}"]
+    if frame.height:
+        counts = frame.group_by("quality", "sex").len().sort("quality", "sex")
+        lines.append("counts by quality x sex: " + ", ".join(f"{q}/{s} {n:,}" for q, s, n in counts.iter_rows()))
+        rates = frame.group_by("sex", "quality").agg(pl.col("callback").mean().alias("rate")).sort("sex", "quality")
+        lines.append(
+            "callback rate by sex x quality (measured vs configured): "
+            + ", ".join(
+                f"{s}/{q} {rate:.2f} vs {config.callback_probability.of(s, q):.2f}" for s, q, rate in rates.iter_rows()
+            )
+        )
+    if stats is not None:
+        lines.append(
+            f"answers: {stats.cached:,} from cache, {stats.stored:,} new, {stats.failed:,} failed; "
+            f"{stats.requests:,} requests sent ({stats.retries:,} retries)"
+        )
+        lines.append(f"wall time: {stats.elapsed:.1f} s")
+    for path in written:
+        lines.append(f"wrote {path}")
+    return "\n".join(lines)
