@@ -114,6 +114,8 @@ async def generate(
                             stats.finished = time.monotonic()
                             background.cancel_scope.cancel()
                     interrupted = engine.stopping and engine.fatal is None
+            if engine.fatal is not None:
+                raise engine.fatal
             if interrupted:
                 raise Interrupted(
                     f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume"

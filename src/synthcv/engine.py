@@ -91,7 +91,11 @@ class Engine:
             self._workers_scope.deadline = anyio.current_time() + self._settings.grace_seconds
 
     async def run(self, jobs: Iterable[Job], done: set[str]) -> None:
-        """Send every job whose key is not in `done`; return when all are stored, failed or stopped."""
+        """Send every job whose key is not in `done`; return when all are stored, failed or stopped.
+
+        A fatal error (bad key, unknown model) stops the run and is left in `self.fatal` for the caller,
+        so that it surfaces outside any task group rather than wrapped in an exception group.
+        """
         send_jobs, receive_jobs = anyio.create_memory_object_stream[Job](self._settings.concurrency)
         send_results, receive_results = anyio.create_memory_object_stream[Result](self._settings.concurrency)
         async with anyio.create_task_group() as outer:
@@ -104,8 +108,6 @@ class Engine:
                 async with receive_jobs, send_results:
                     for _ in range(self._settings.concurrency):
                         workers.start_soon(self._work, receive_jobs.clone(), send_results.clone())
-        if self.fatal is not None:
-            raise self.fatal
 
     async def _produce(self, jobs: Iterable[Job], done: set[str], send: ObjectSendStream[Job]) -> None:
         stages = self._stats.stages

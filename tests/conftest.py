@@ -1,0 +1,67 @@
+"""Shared fixtures: the project's fake OpenAI server in a subprocess, and small configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SHARED_NAMES = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference-names"
+
+
+@dataclass
+class RunningServer:
+    url: str
+    log_path: Path
+    process: subprocess.Popen[str]
+
+    def entries(self) -> list[dict[str, object]]:
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+
+    def answered(self) -> Counter[str]:
+        """How many times each request (by body hash) was answered 200."""
+        return Counter(str(e["key"]) for e in self.entries() if e["status"] == 200)
+
+
+def start_server(tmp_path: Path, *args: str) -> RunningServer:
+    log_path = tmp_path / "server.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synthcv.fake_server", "--port", "0", "--log", str(log_path), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), f"fake server did not start: {url!r}"
+    return RunningServer(url, log_path, process)
+
+
+@pytest.fixture
+def fake_server(tmp_path: Path) -> Iterator[RunningServer]:
+    server = start_server(tmp_path)
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+@pytest.fixture
+def slow_server(tmp_path: Path) -> Iterator[RunningServer]:
+    server = start_server(tmp_path, "--latency", "0.05")
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+def synthcv_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(extra)
+    return env
