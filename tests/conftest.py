@@ -45,20 +45,25 @@ def start_server(tmp_path: Path, *args: str) -> RunningServer:
     return RunningServer(url, log_path, process)
 
 
+def stop_server(server: RunningServer) -> None:
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    if server.process.stdout is not None:
+        server.process.stdout.close()
+
+
 @pytest.fixture
 def fake_server(tmp_path: Path) -> Iterator[RunningServer]:
     server = start_server(tmp_path)
     yield server
-    server.process.terminate()
-    server.process.wait(timeout=10)
+    stop_server(server)
 
 
 @pytest.fixture
 def slow_server(tmp_path: Path) -> Iterator[RunningServer]:
     server = start_server(tmp_path, "--latency", "0.05")
     yield server
-    server.process.terminate()
-    server.process.wait(timeout=10)
+    stop_server(server)
 
 
 def synthcv_env(**extra: str) -> dict[str, str]:

@@ -2,24 +2,29 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from synthcv.assemble import COLUMNS, assemble
+from synthcv.assemble import COLUMNS, assemble, clean_expr
 from synthcv.config import RunConfig
 from synthcv.errors import RunIncomplete
 from synthcv.names import load_names
 from synthcv.plan import layout
+from synthcv.prompts import clean_answer
 
 
 def fake_answers(rows: pl.DataFrame) -> pl.DataFrame:
     """One answer per key: CVs with the placeholder and fences, clues as plain text."""
     cvs = [f"```markdown\n# {{NAME}}\nCV {k[:6]} with `code`\n```" for k in rows["cv_key"]]
     clues = [f"  clue {k[:6]}  " for k in rows["clue_key"]]
-    return pl.DataFrame({
-        "key": rows["cv_key"].to_list() + rows["clue_key"].to_list(),
-        "content": cvs + clues,
-        "finish_reason": ["stop"] * (2 * rows.height),
-        "model": ["m"] * (2 * rows.height),
-    })
+    return pl.DataFrame(
+        {
+            "key": rows["cv_key"].to_list() + rows["clue_key"].to_list(),
+            "content": cvs + clues,
+            "finish_reason": ["stop"] * (2 * rows.height),
+            "model": ["m"] * (2 * rows.height),
+        }
+    )
 
 
 def build(config: RunConfig, **kwargs: object) -> pl.DataFrame:
@@ -36,7 +41,8 @@ def test_columns_values_and_text_as_the_notebook_builds_them() -> None:
     assert set(frame["callback"]) <= {0, 1}
     assert frame.schema["callback"] == pl.Int64
     for row in frame.iter_rows(named=True):
-        assert "`" not in row["cv_with_clue"] and "```markdown" not in row["cv_with_clue"]
+        assert "`" not in row["cv_with_clue"]
+        assert "```markdown" not in row["cv_with_clue"]
         assert row["clue"].endswith("\nwoman") == (row["sex"] == "woman")
         assert row["clue"].startswith("clue ")  # stripped
         assert row["cv_with_clue"].endswith("\n\n" + row["clue"])
@@ -90,3 +96,11 @@ def test_missing_answers_raise_unless_allowed() -> None:
     # Draws do not depend on which rows are missing.
     full = build(config)
     assert partial["name"].to_list() == full["name"].to_list()[1:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from([" ", "\n", "\t", "\x1c", "\u3000", "`", "a", "é"])) | st.text())
+def test_vectorised_clean_up_equals_the_notebooks(text: str) -> None:
+    assert pl.DataFrame({"t": [text]}).select(clean_expr("t"))["t"][0] == clean_answer(text)
+    fenced = f"```markdown\n{text}\n```"
+    assert pl.DataFrame({"t": [fenced]}).select(clean_expr("t"))["t"][0] == clean_answer(fenced)

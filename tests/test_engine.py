@@ -23,8 +23,9 @@ class ScriptedProvider:
 
     kind = "scripted"
 
-    def __init__(self, delay: float = 0.0, fail_first: int = 0, fatal_after: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, fail_first: int = 0, fatal_after: int | None = None, retry_after: float | None = None
+    ) -> None:
         self.delay = delay
         self.fail_first = fail_first
         self.fatal_after = fatal_after
@@ -55,16 +56,27 @@ class ScriptedProvider:
 
 def settings(**overrides: object) -> EngineSettings:
     values: dict[str, object] = {
-        "concurrency": 8, "max_attempts": 3, "max_tokens": 1000, "batch_seconds": 0.05,
-        "backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.02, "grace_seconds": 5.0,
+        "concurrency": 8,
+        "max_attempts": 3,
+        "max_tokens": 1000,
+        "batch_seconds": 0.05,
+        "backoff_initial_seconds": 0.01,
+        "backoff_max_seconds": 0.02,
+        "grace_seconds": 5.0,
     }
     values.update(overrides)
     return EngineSettings(**values)  # type: ignore[arg-type]
 
 
-async def run_engine(tmp_path: Path, provider: ScriptedProvider, size: int = 20, done: set[str] | None = None,
-                     stop_after: float | None = None, limits: RateLimits | None = None,
-                     **overrides: object) -> tuple[Engine, RunStats, set[str]]:
+async def run_engine(
+    tmp_path: Path,
+    provider: ScriptedProvider,
+    size: int = 20,
+    done: set[str] | None = None,
+    stop_after: float | None = None,
+    limits: RateLimits | None = None,
+    **overrides: object,
+) -> tuple[Engine, RunStats, set[str]]:
     stats = RunStats()
     with open_store(tmp_path / "cache.sqlite") as store:
         async with store.writer() as writer:
@@ -72,9 +84,11 @@ async def run_engine(tmp_path: Path, provider: ScriptedProvider, size: int = 20,
             engine = Engine(provider, writer, limits, settings(**overrides), stats)
             async with anyio.create_task_group() as group:
                 if stop_after is not None:
+
                     async def stopper() -> None:
                         await anyio.sleep(stop_after)
                         engine.stop()
+
                     group.start_soon(stopper)
                 await engine.run(iter_jobs(RunConfig(size=size)), done or set())
         return engine, stats, store.done_keys()

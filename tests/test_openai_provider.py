@@ -22,7 +22,10 @@ SECRET = "fake-secret-0123456789abcdefghijklmnop"
 
 def completion(content: object = "# {NAME}\nCV", finish_reason: str = "stop") -> dict[str, object]:
     return {
-        "id": "x", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini-2024-07-18",
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o-mini-2024-07-18",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 200, "total_tokens": 300},
     }
@@ -45,7 +48,10 @@ async def test_sends_the_workshop_request_with_the_sample_as_seed() -> None:
     answer = await provider(handler).complete(JOB)
     assert answer.content == "# {NAME}\nCV"
     assert (answer.finish_reason, answer.model, answer.prompt_tokens, answer.completion_tokens) == (
-        "stop", "gpt-4o-mini-2024-07-18", 100, 200,
+        "stop",
+        "gpt-4o-mini-2024-07-18",
+        100,
+        200,
     )
     body = seen[0]
     assert body["model"] == "gpt-4o-mini"
@@ -73,7 +79,9 @@ async def test_truncated_answers_are_kept_with_their_finish_reason() -> None:
         (httpx2.Response(200, json=completion("   ")), "empty", None),
     ],
 )
-async def test_transient_failures_are_retryable(response: httpx2.Response, kind: str, retry_after: float | None) -> None:
+async def test_transient_failures_are_retryable(
+    response: httpx2.Response, kind: str, retry_after: float | None
+) -> None:
     with pytest.raises(TransientError) as error:
         await provider(lambda _r: response).complete(JOB)
     assert error.value.kind == kind

@@ -11,7 +11,10 @@ from synthcv.plan import canonical_json, iter_jobs, layout, planned_counts, spli
 
 def test_notebook_size_splits_three_per_cell() -> None:
     assert split_counts(12, 0.5, 0.5) == {
-        ("high", "man"): 3, ("high", "woman"): 3, ("low", "man"): 3, ("low", "woman"): 3,
+        ("high", "man"): 3,
+        ("high", "woman"): 3,
+        ("low", "man"): 3,
+        ("low", "woman"): 3,
     }
 
 
@@ -41,8 +44,13 @@ def test_key_is_the_hash_of_the_canonical_request() -> None:
     config = RunConfig(size=4)
     job = next(iter_jobs(config))
     document = {
-        "v": 1, "provider": "openai", "model": "gpt-4o-mini", "messages": job.messages,
-        "temperature": 0.99, "max_tokens": 1000, "sample": job.sample,
+        "v": 1,
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "messages": job.messages,
+        "temperature": 0.99,
+        "max_tokens": 1000,
+        "sample": job.sample,
     }
     assert job.key == hashlib.sha256(canonical_json(document).encode()).hexdigest()
 

@@ -21,12 +21,12 @@ async def test_answers_round_trip_and_replace_failures(tmp_path: Path) -> None:
             await writer.write([], [Failure("k1", "cv", "high", 0, "500", "boom", 3)])
             await writer.write([], [Failure("k1", "cv", "high", 0, "timeout", "slow", 2)])
             assert [(f.error, f.attempts) for f in store.failures()] == [("timeout", 5)]
-            await writer.write([answer("k1"), answer("k2", "x,\"y\"\n=z")], [])
+            await writer.write([answer("k1"), answer("k2", 'x,"y"\n=z')], [])
             await writer.write([answer("k1", "second copy is ignored")], [])
         assert store.done_keys() == {"k1", "k2"}
         assert store.failures() == []
         frame = store.answers(["k2", "k1", "absent"]).sort("key")
-        assert frame["content"].to_list() == ["text", "x,\"y\"\n=z"]
+        assert frame["content"].to_list() == ["text", 'x,"y"\n=z']
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -12,10 +12,23 @@ import polars as pl
 from .config import RACES, RunConfig
 from .errors import RunIncomplete
 from .names import NameLists
-from .prompts import clean_answer
 
 COLUMNS = ["cv", "quality", "sex", "clue", "cv_with_clue", "callback", "race", "name"]
 EXTRA_COLUMNS = ["id", "cv_sample", "clue_sample", "model", "cv_finish_reason", "clue_finish_reason"]
+
+
+# Exactly the characters Python's str.strip() removes, so the polars clean-up equals the notebook's.
+PYTHON_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def clean_expr(column: str) -> pl.Expr:
+    """The notebook's `text.strip().replace("```markdown", "").replace("`", "")`, vectorised."""
+    return (
+        pl.col(column)
+        .str.strip_chars(PYTHON_WHITESPACE)
+        .str.replace_all("```markdown", "", literal=True)
+        .str.replace_all("`", "", literal=True)
+    )
 
 
 def _draws(config: RunConfig, rows: pl.DataFrame, names: NameLists) -> pl.DataFrame:
@@ -73,16 +86,12 @@ def assemble(
         )
     frame = frame.drop_nulls(["cv_raw", "clue_raw"]).sort("id")
 
-    cvs = [clean_answer(text) for text in frame["cv_raw"].to_list()]
-    clues = [
-        clean_answer(text) + (config.explicit_marker if sex == "woman" else "")
-        for text, sex in zip(frame["clue_raw"].to_list(), frame["sex"].to_list(), strict=True)
-    ]
-    with_clue = [cv + "\n\n" + clue for cv, clue in zip(cvs, clues, strict=True)]
-    named = [text.replace("{NAME}", name) for text, name in zip(with_clue, frame["name"].to_list(), strict=True)]
+    marker = pl.when(pl.col("sex") == "woman").then(pl.lit(config.explicit_marker)).otherwise(pl.lit(""))
+    frame = frame.with_columns(
+        clean_expr("cv_raw").alias("cv_with_clue"),
+        (clean_expr("clue_raw") + marker).alias("clue"),
+    ).with_columns((pl.col("cv_with_clue") + "\n\n" + pl.col("clue")).alias("cv_with_clue"))
     return frame.with_columns(
-        pl.Series("cv", named, dtype=pl.String),
-        pl.Series("clue", clues, dtype=pl.String),
-        pl.Series("cv_with_clue", with_clue, dtype=pl.String),
+        pl.col("cv_with_clue").str.replace_all("{NAME}", pl.col("name"), literal=True).alias("cv"),
         pl.col("id").cast(pl.Int64),
     ).select(COLUMNS + EXTRA_COLUMNS)

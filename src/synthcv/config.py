@@ -145,8 +145,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Settings from a TOML file (if any), with `overrides` (e.g. CLI flags) taking precedence."""
-    settings: dict[str, Any] = read_toml(path) if path is not None else {}
+    settings: dict[str, Any] = read_toml(Path(path)) if path is not None else {}
     settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(settings)

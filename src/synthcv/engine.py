@@ -38,7 +38,7 @@ class EngineSettings:
     max_tokens: int
     grace_seconds: float = 30.0
     batch_size: int = 500
-    batch_seconds: float = 0.5
+    batch_seconds: float = 0.2
     backoff_initial_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
 

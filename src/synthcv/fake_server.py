@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -140,10 +141,8 @@ def main() -> None:
     import sys
 
     server = FakeServer(latency=args.latency, fail_rate=args.fail_rate, log_path=args.log)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(server, args.port, ready=sys.stdout))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
