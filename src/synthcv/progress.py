@@ -9,16 +9,17 @@ import sys
 from typing import Literal, TextIO
 
 import anyio
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from .stats import RunStats
 
@@ -75,29 +76,30 @@ class Display:
 
     async def _rich(self, stats: RunStats) -> None:
         console = Console(file=self._stream)
-        columns = (
-            TextColumn("{task.description:>6}"),
-            BarColumn(),
+        progress = Progress(
+            TextColumn("{task.description:>5}"),
+            BarColumn(bar_width=30),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
         )
-        with Progress(*columns, console=console, auto_refresh=False) as progress:
-            tasks = {name: progress.add_task(STAGE_LABELS[name], total=None, note="") for name in stats.stages}
-            status = progress.add_task("", total=None, note="")
+        tasks = {name: progress.add_task(STAGE_LABELS[name], total=None, note="") for name in stats.stages}
+        status = Text()
+        with Live(Group(progress, status), console=console, auto_refresh=False) as live:
             try:
                 while True:
                     self._refresh(progress, tasks, status, stats)
+                    live.refresh()
                     await anyio.sleep(0.25)
             finally:
                 self._refresh(progress, tasks, status, stats)
+                live.refresh()
 
     @staticmethod
-    def _refresh(progress: Progress, tasks: dict[str, TaskID], status: TaskID, stats: RunStats) -> None:
+    def _refresh(progress: Progress, tasks: dict[str, TaskID], status: Text, stats: RunStats) -> None:
         for name, task in tasks.items():
             s = stats.stages[name]
-            note = f"cached {s.cached:,}" + (f" · failed {s.failed:,}" if s.failed else "")
+            note = f"cached {s.cached:,}" + (f", failed {s.failed:,}" if s.failed else "")
             progress.update(task, total=s.planned or None, completed=s.done + s.failed, note=note)
-        progress.update(status, note=_status_line(stats))
-        progress.refresh()
+        status.plain = f"{stats.elapsed:.0f}s · " + _status_line(stats)

@@ -111,7 +111,11 @@ class OpenAIProvider:
             raise FatalApiError(
                 f"the server refused the request ({error.status_code}): {self._redact(error.message)}"
             ) from None
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as error:
+            # The aiohttp transport reports a refused connection as a connect *timeout*; tell them apart.
+            cause = str(error.__cause__ or "")
+            if "Cannot connect" in cause:
+                raise TransientError("connection", self._redact(f"cannot connect: {cause}")) from None
             raise TransientError("timeout", f"no answer within {config.timeout:g} s") from None
         except openai.APIConnectionError as error:
             raise TransientError("connection", self._redact(f"connection failed: {error.__cause__ or error}")) from None
