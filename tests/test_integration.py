@@ -46,6 +46,17 @@ def run_to_end(server: RunningServer, out: Path, size: int, *extra: str) -> subp
     )
 
 
+def start_run(server: RunningServer, out: Path, size: int, *extra: str) -> subprocess.Popen[str]:
+    """A run in the background, to be interrupted."""
+    return subprocess.Popen(
+        synthcv_command(server, out, size, *extra),
+        env=synthcv_env(OPENAI_API_KEY="sk-fake"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def wait_for_requests(server: RunningServer, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while len(server.entries()) < count:
@@ -71,16 +82,10 @@ def test_full_run_against_the_fake_server(fake_server: RunningServer, tmp_path: 
 
 
 def test_killed_run_resumes_without_rebuying_stored_answers(slow_server: RunningServer, tmp_path: Path) -> None:
-    env = synthcv_env(OPENAI_API_KEY="sk-fake")
-    process = subprocess.Popen(
-        synthcv_command(slow_server, tmp_path, 300, "--concurrency", "10"),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_run(slow_server, tmp_path, 300, "--concurrency", "10")
     wait_for_requests(slow_server, 300)  # about half of the 600 requests
     process.kill()
-    process.wait()
+    process.communicate()
     before = len(slow_server.entries())
     assert before < 600, "the run finished before it could be killed"
 
@@ -98,14 +103,7 @@ def test_killed_run_resumes_without_rebuying_stored_answers(slow_server: Running
 def test_ctrl_c_stores_what_is_in_flight_and_the_rerun_rebuys_nothing(
     slow_server: RunningServer, tmp_path: Path
 ) -> None:
-    env = synthcv_env(OPENAI_API_KEY="sk-fake")
-    process = subprocess.Popen(
-        synthcv_command(slow_server, tmp_path, 300, "--concurrency", "10"),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_run(slow_server, tmp_path, 300, "--concurrency", "10")
     wait_for_requests(slow_server, 200)
     process.send_signal(signal.SIGINT)
     _stdout, stderr = process.communicate(timeout=60)
