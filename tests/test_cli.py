@@ -154,3 +154,28 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert "Example" in stdout
     for flag in ("--size", "--provider", "--config", "--cache", "--out", "--names-men"):
         assert flag in stdout
+
+
+def test_a_failing_cache_write_is_one_line_and_keeps_what_was_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthcv.errors import StoreError
+    from synthcv.store import AsyncWriter, open_store
+
+    real_write = AsyncWriter.write
+    calls = {"n": 0}
+
+    async def write_then_fill_the_disk(self: AsyncWriter, answers: object, failures: object) -> None:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise StoreError(f"cannot write the cache {self.path} (database or disk is full); free disk space")
+        await real_write(self, answers, failures)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AsyncWriter, "write", write_then_fill_the_disk)
+    code, _, stderr = invoke("run", "--provider", "offline", "--size", "2000", "--out", str(tmp_path), "-q")
+    assert code == 2
+    assert stderr.strip().count("\n") == 0
+    assert "disk is full" in stderr
+    monkeypatch.setattr(AsyncWriter, "write", real_write)
+    with open_store(tmp_path / "synthcv-cache.sqlite") as store:
+        assert len(store.done_keys()) > 0  # the first batch survived

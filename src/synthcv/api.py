@@ -14,7 +14,7 @@ import polars as pl
 from .assemble import assemble
 from .config import RunConfig, build_config
 from .engine import Engine, EngineSettings
-from .errors import Interrupted, RunIncomplete
+from .errors import Interrupted, RunIncomplete, SynthcvError
 from .export import check_writable, export
 from .limits import RateLimits
 from .names import load_names
@@ -71,6 +71,34 @@ def collect(store: Store, config: RunConfig, *, allow_incomplete: bool) -> tuple
     return frame, rows.height - frame.height
 
 
+def _first_known_error(group: BaseExceptionGroup[BaseException]) -> SynthcvError | None:
+    for error in group.exceptions:
+        if isinstance(error, SynthcvError):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            found = _first_known_error(error)
+            if found is not None:
+                return found
+    return None
+
+
+async def _run_engine(
+    engine: Engine, store: Store, config: RunConfig, done: set[str], display: Display, handle_signals: bool
+) -> None:
+    """The network stage with its display and, for the CLI, Ctrl-C handling."""
+    async with store.writer() as writer, anyio.create_task_group() as background:
+        engine.writer = writer
+        background.start_soon(display.show, engine.stats)
+        with anyio.CancelScope() as hard_stop:
+            if handle_signals:
+                background.start_soon(_watch_signals, engine, hard_stop, display)
+            try:
+                await engine.run(iter_jobs(config), done)
+            finally:
+                engine.stats.finished = time.monotonic()
+                background.cancel_scope.cancel()
+
+
 async def generate(
     config: RunConfig,
     *,
@@ -101,19 +129,17 @@ async def generate(
                 max_tokens=config.max_tokens,
                 grace_seconds=min(config.timeout, 30.0),
             )
-            async with store.writer() as writer:
-                engine = Engine(provider, writer, limits, settings, stats)
-                async with anyio.create_task_group() as background:
-                    background.start_soon(display.show, stats)
-                    with anyio.CancelScope() as hard_stop:
-                        if handle_signals:
-                            background.start_soon(_watch_signals, engine, hard_stop, display)
-                        try:
-                            await engine.run(iter_jobs(config), done)
-                        finally:
-                            stats.finished = time.monotonic()
-                            background.cancel_scope.cancel()
-                    interrupted = engine.stopping and engine.fatal is None
+            engine = Engine(provider, None, limits, settings, stats)
+            try:
+                await _run_engine(engine, store, config, done, display, handle_signals)
+            except BaseExceptionGroup as group:
+                # A task that failed for a known reason (e.g. the disk filled up) surfaces as its own
+                # one-line error, not as an exception group.
+                known = _first_known_error(group)
+                if known is None:
+                    raise
+                raise known from None
+            interrupted = engine.stopping and engine.fatal is None
             if engine.fatal is not None:
                 raise engine.fatal
             if interrupted:

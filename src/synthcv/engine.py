@@ -62,16 +62,16 @@ class Engine:
     def __init__(
         self,
         provider: Provider,
-        writer: AsyncWriter,
+        writer: AsyncWriter | None,
         limits: RateLimits,
         settings: EngineSettings,
         stats: RunStats,
     ) -> None:
         self._provider = provider
-        self._writer = writer
+        self.writer = writer  # may be attached just before `run`
         self._limits = limits
         self._settings = settings
-        self._stats = stats
+        self.stats = stats
         self.stopping = False
         self.fatal: SynthcvError | None = None
         self._waiting: set[anyio.CancelScope] = set()
@@ -110,7 +110,7 @@ class Engine:
                         workers.start_soon(self._work, receive_jobs.clone(), send_results.clone())
 
     async def _produce(self, jobs: Iterable[Job], done: set[str], send: ObjectSendStream[Job]) -> None:
-        stages = self._stats.stages
+        stages = self.stats.stages
         async with send:
             with self._producer_scope:
                 for job in jobs:
@@ -141,7 +141,7 @@ class Engine:
 
     async def _call(self, job: Job) -> Answer:
         await self._interruptible(self._limits.acquire(self._tokens(job)))
-        stats = self._stats
+        stats = self.stats
         stats.requests += 1
         stats.in_flight += 1
         try:
@@ -167,7 +167,7 @@ class Engine:
             await self._interruptible(anyio.sleep(seconds))
 
     def _count_retry(self, _retry_state: RetryCallState) -> None:
-        self._stats.retries += 1
+        self.stats.retries += 1
 
     async def _attempt(self, job: Job) -> Result | None:
         retrying = AsyncRetrying(
@@ -222,11 +222,12 @@ class Engine:
         async def flush() -> None:
             if not answers and not failures:
                 return
-            await self._writer.write(answers, failures)
+            assert self.writer is not None, "attach a writer before Engine.run"
+            await self.writer.write(answers, failures)
             for answer in answers:
-                self._stats.stages[answer.stage].stored += 1
+                self.stats.stages[answer.stage].stored += 1
             for failure in failures:
-                self._stats.stages[failure.stage].failed += 1
+                self.stats.stages[failure.stage].failed += 1
             answers.clear()
             failures.clear()
 
