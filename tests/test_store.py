@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ async def test_answers_round_trip_and_replace_failures(tmp_path: Path) -> None:
 def test_property_write_then_read_returns_what_was_written(tmp_path: Path, contents: dict[str, str]) -> None:
     import anyio
 
-    path = tmp_path / f"p{abs(hash(tuple(contents)))}.sqlite"
+    path = tmp_path / f"{uuid.uuid4().hex}.sqlite"  # a fresh cache per example
 
     async def write() -> None:
         with open_store(path) as store:
