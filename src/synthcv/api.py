@@ -17,7 +17,7 @@ from .engine import Engine, EngineSettings
 from .errors import Interrupted, RunIncomplete, SynthcvError
 from .export import check_writable, export
 from .limits import RateLimits
-from .names import load_names
+from .names import NameLists, load_names
 from .plan import iter_jobs, layout
 from .progress import Display
 from .prompts import QUALITIES, SEXES
@@ -36,6 +36,17 @@ class RunResult:
     written: list[Path] = field(default_factory=list)
     missing: int = 0  # planned CVs without both answers
     failures: list[Failure] = field(default_factory=list)
+
+    def incomplete_error(self) -> RunIncomplete | None:
+        """The error to raise when CVs still lack answers, naming how many requests failed and why."""
+        if not self.missing:
+            return None
+        kinds = ", ".join(sorted({f.error for f in self.failures}))
+        detail = f" ({len(self.failures)} requests failed after retries: {kinds})" if self.failures else ""
+        return RunIncomplete(
+            f"dataset incomplete: {self.missing} CVs lack an answer{detail}; run the same command again to retry, "
+            "or `synthcv status` for details"
+        )
 
 
 def _config(config: RunConfig | None, overrides: dict[str, Any]) -> RunConfig:
@@ -62,11 +73,13 @@ async def _watch_signals(engine: Engine, hard_stop: anyio.CancelScope, display: 
                 return
 
 
-def collect(store: Store, config: RunConfig, *, allow_incomplete: bool) -> tuple[pl.DataFrame, int]:
+def collect(
+    store: Store, config: RunConfig, *, allow_incomplete: bool, names: NameLists | None = None
+) -> tuple[pl.DataFrame, int]:
     """Assemble the dataset from the cache alone: (frame of complete rows, number of rows missing)."""
     rows = layout(config)
     answers = store.answers(rows["cv_key"].to_list() + rows["clue_key"].to_list())
-    names = load_names(config.names_men, config.names_women)
+    names = names or load_names(config.names_men, config.names_women)
     frame = assemble(config, rows, answers, names, allow_incomplete=allow_incomplete)
     return frame, rows.height - frame.height
 
@@ -113,13 +126,12 @@ async def generate(
     exports are written only for a complete dataset.
     """
     display = display or Display("quiet")
-    load_names(config.names_men, config.names_women)
+    names = load_names(config.names_men, config.names_women)
     if export_files:
         check_writable(config.out)
     limits = _limits(config)
     provider = make_provider(config)
     stats = RunStats()
-    interrupted = False
     try:
         with open_store(config.cache_path) as store:
             done = store.done_keys()
@@ -139,27 +151,18 @@ async def generate(
                 if known is None:
                     raise
                 raise known from None
-            interrupted = engine.stopping and engine.fatal is None
             if engine.fatal is not None:
                 raise engine.fatal
-            if interrupted:
+            if engine.stopping:
                 raise Interrupted(
                     f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume"
                 )
-            frame, missing = collect(store, config, allow_incomplete=True)
+            frame, missing = collect(store, config, allow_incomplete=True, names=names)
             failures = store.failures() if missing else []
     finally:
         await provider.aclose()
     written = export(frame, config.out, config.formats) if export_files and not missing else []
     return RunResult(frame, stats, written, missing, failures)
-
-
-def _require_complete(result: RunResult) -> pl.DataFrame:
-    if result.missing:
-        raise RunIncomplete(
-            f"{result.missing} CVs lack an answer after {result.stats.failed} requests failed; run again to retry them"
-        )
-    return result.frame
 
 
 async def arun(config: RunConfig | None = None, *, export: bool = False, **overrides: Any) -> pl.DataFrame:
@@ -168,7 +171,10 @@ async def arun(config: RunConfig | None = None, *, export: bool = False, **overr
     `export=True` also writes the files into `config.out`.
     """
     result = await generate(_config(config, overrides), export_files=export)
-    return _require_complete(result)
+    error = result.incomplete_error()
+    if error is not None:
+        raise error
+    return result.frame
 
 
 def run(config: RunConfig | None = None, *, export: bool = False, **overrides: Any) -> pl.DataFrame:

@@ -131,19 +131,9 @@ def run(config_file: Path | None, quiet: bool, plain: bool, **flags: Any) -> Non
     display = Display("quiet" if quiet else "plain" if plain else "auto")
     result = anyio.run(lambda: generate(config, display=display, handle_signals=True))
     click.echo(describe(result.frame, config, result.stats, result.written))
-    if result.missing:
-        kinds = sorted({f.error for f in result.failures})
-        raise _incomplete(result.missing, len(result.failures), kinds)
-
-
-def _incomplete(missing: int, failed: int, kinds: list[str]) -> SynthcvError:
-    from .errors import RunIncomplete
-
-    detail = f" ({failed} requests failed after retries: {', '.join(kinds)})" if failed else ""
-    return RunIncomplete(
-        f"dataset incomplete: {missing} CVs lack an answer{detail}; run the same command again to retry, "
-        "or `synthcv status` for details"
-    )
+    error = result.incomplete_error()
+    if error is not None:
+        raise error
 
 
 @cli.command()
