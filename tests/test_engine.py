@@ -11,11 +11,13 @@ import pytest
 from synthcv.config import RunConfig
 from synthcv.engine import Engine, EngineSettings
 from synthcv.errors import ConfigError, CredentialsError
-from synthcv.limits import RateLimits
+from synthcv.limits import HEADROOM, Throttle
 from synthcv.plan import Job, iter_jobs
 from synthcv.providers import Answer, TransientError
+from synthcv.providers.base import ServerLimits
 from synthcv.stats import RunStats
 from synthcv.store import open_store
+from synthcv.tokens import TokenCounter
 
 
 class ScriptedProvider:
@@ -24,12 +26,21 @@ class ScriptedProvider:
     kind = "scripted"
 
     def __init__(
-        self, delay: float = 0.0, fail_first: int = 0, fatal_after: int | None = None, retry_after: float | None = None
+        self,
+        delay: float = 0.0,
+        fail_first: int = 0,
+        fatal_after: int | None = None,
+        retry_after: float | None = None,
+        kind: str = "500",
+        limits: ServerLimits | None = None,
     ) -> None:
         self.delay = delay
         self.fail_first = fail_first
         self.fatal_after = fatal_after
         self.retry_after = retry_after
+        self.kind = kind
+        self.limits = limits
+        self.failed_at: list[float] = []
         self.calls: defaultdict[str, int] = defaultdict(int)
         self.started: list[float] = []
         self.in_flight = 0
@@ -47,8 +58,9 @@ class ScriptedProvider:
         finally:
             self.in_flight -= 1
         if self.calls[job.key] <= self.fail_first:
-            raise TransientError("500", "server error", self.retry_after)
-        return Answer(f"answer {job.key}", "stop", "m", 1, 2)
+            self.failed_at.append(anyio.current_time())
+            raise TransientError(self.kind, "server error", self.retry_after)
+        return Answer(f"answer {job.key}", "stop", "m", 1, 2, self.limits)
 
     async def aclose(self) -> None:
         return None
@@ -74,14 +86,15 @@ async def run_engine(
     size: int = 20,
     done: set[str] | None = None,
     stop_after: float | None = None,
-    limits: RateLimits | None = None,
+    throttle: Throttle | None = None,
     **overrides: object,
 ) -> tuple[Engine, RunStats, set[str]]:
     stats = RunStats()
     with open_store(tmp_path / "cache.sqlite") as store:
         async with store.writer() as writer:
-            limits = limits or RateLimits(rpm=None, tpm=None, largest_request_tokens=1)
-            engine = Engine(provider, writer, limits, settings(**overrides), stats)
+            throttle = throttle or Throttle(rpm=None, tpm=None, largest_request_tokens=1)
+            counter = TokenCounter("an-unknown-model")
+            engine = Engine(provider, writer, throttle, settings(**overrides), stats, counter)
             async with anyio.create_task_group() as group:
                 if stop_after is not None:
 
@@ -157,25 +170,46 @@ async def test_stop_lets_requests_in_flight_finish_and_stores_them(tmp_path: Pat
     assert len(stored) == sent == stats.stored  # every request sent was answered and committed
 
 
-async def test_requests_per_minute_spreads_the_engines_requests(tmp_path: Path) -> None:
+async def test_requests_per_minute_spaces_the_engines_requests(tmp_path: Path) -> None:
     provider = ScriptedProvider()
-    limits = RateLimits(rpm=600, tpm=None, largest_request_tokens=1)
-    await run_engine(tmp_path, provider, size=13, limits=limits)
+    throttle = Throttle(rpm=6000, tpm=None, largest_request_tokens=1)
+    await run_engine(tmp_path, provider, size=20, throttle=throttle, concurrency=20)
     starts = sorted(provider.started)
-    # 600/min = 10/s with a 1 s bucket: the first 10 pass at once, the other 16 need about 1.6 s more.
-    assert starts[-1] - starts[0] >= 1.3
+    # 40 requests at 98% of 100/s, of which at most a 0.1 s burst goes at once.
+    per_second = 6000 * HEADROOM / 60
+    assert starts[-1] - starts[0] >= (40 - 1 - per_second * 0.1) / per_second
 
 
-async def test_tokens_per_minute_counts_prompt_plus_max_tokens() -> None:
-    # Each acquire reserves 1,300 tokens; 120,000 tpm is 2,000 per second, so the 4th waits >= 1 s in all.
-    limits = RateLimits(rpm=None, tpm=120_000, largest_request_tokens=1300)
-    starts = []
-    for _ in range(4):
-        await limits.acquire(1300)
-        starts.append(anyio.current_time())
-    assert starts[-1] - starts[0] >= 1.0
+async def test_a_429_pauses_the_whole_pool_for_its_retry_after(tmp_path: Path) -> None:
+    provider = ScriptedProvider(delay=0.01, fail_first=1, kind="429", retry_after=0.3)
+    await run_engine(tmp_path, provider, size=3, concurrency=5)
+    # The first 429 paused everyone: no retry and no new job started within 0.3 s of it.
+    first_429 = provider.failed_at[0]
+    later = [t for t in provider.started if t > first_429]
+    assert later
+    assert min(later) - first_429 >= 0.3
+
+
+async def test_429s_from_many_workers_pause_the_pool_not_each_worker(tmp_path: Path) -> None:
+    provider = ScriptedProvider(delay=0.01, fail_first=1, kind="429", retry_after=0.2)
+    engine, stats, stored = await run_engine(tmp_path, provider, size=10, concurrency=20)
+    assert len(stored) == 20
+    assert stats.errors["429"] == 20
+    # 20 workers hit 429 within one round trip; they share the pauses rather than each sleeping apart.
+    assert engine.throttle.pauses <= 3
+
+
+async def test_rate_limit_headers_set_the_pace(tmp_path: Path) -> None:
+    provider = ScriptedProvider(limits=ServerLimits(limit_requests=3000, remaining_requests=2999))
+    engine, _stats, _stored = await run_engine(tmp_path, provider, size=20, concurrency=4)
+    assert engine.throttle.requests.learned == 3000
+    assert engine.throttle.requests.per_minute() == 3000 * HEADROOM
+    starts = sorted(provider.started)
+    # After the first answers told the limit (50/s), the remaining requests were paced by it.
+    per_second = 3000 * HEADROOM / 60
+    assert starts[-1] - starts[4] >= (40 - 5 - 1 - per_second * 0.1) / per_second
 
 
 def test_tpm_below_one_request_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="raise --tpm"):
-        RateLimits(rpm=None, tpm=500, largest_request_tokens=1300)
+        Throttle(rpm=None, tpm=500, largest_request_tokens=1300)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,28 +12,70 @@ from typing import Any
 import anyio
 import polars as pl
 
-from .assemble import assemble
+from .assemble import fill, skeleton
 from .config import RunConfig, build_config
 from .engine import Engine, EngineSettings
 from .errors import Interrupted, RunIncomplete, SynthcvError
 from .export import check_writable, export
-from .limits import RateLimits
+from .limits import Throttle
 from .names import NameLists, load_names
-from .plan import iter_jobs, layout
+from .plan import iter_jobs, layout, planned_counts
 from .progress import Display
 from .prompts import QUALITIES, SEXES
 from .providers import make_provider
 from .stats import RunStats
 from .store import Failure, Store, open_store
-from .tokens import request_tokens
+from .tokens import TokenCounter
+
+CHUNK_ROWS = 1024  # rows assembled at a time when streaming the dataset to its files
+
+
+@dataclass
+class Dataset:
+    """The dataset as the cache holds it: every planned CV's labels, and which have both answers.
+
+    The texts stay in the cache until `chunks()` streams them, a few thousand rows at a time.
+    """
+
+    config: RunConfig
+    store: Store
+    planned: pl.DataFrame  # assemble.skeleton: every planned CV without its texts
+    complete: pl.DataFrame  # the planned rows whose CV and clue are both answered
+
+    @property
+    def missing(self) -> int:
+        return self.planned.height - self.complete.height
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
+        """The complete rows with their texts, in id order; at least one chunk, possibly empty."""
+        for start in range(0, max(self.complete.height, 1), rows):
+            part = self.complete.slice(start, rows)
+            answers = self.store.answers(part["cv_key"].to_list() + part["clue_key"].to_list())
+            yield fill(self.config, part, answers)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.concat(list(self.chunks()))
+
+
+def prepare(store: Store, config: RunConfig, names: NameLists | None = None) -> Dataset:
+    names = names or load_names(config.names_men, config.names_women)
+    planned = skeleton(config, layout(config), names)
+    done = pl.Series(list(store.done_keys()), dtype=pl.String)
+    complete = planned.filter(pl.col("cv_key").is_in(done) & pl.col("clue_key").is_in(done))
+    return Dataset(config, store, planned, complete)
 
 
 @dataclass
 class RunResult:
-    """What a run produced: the dataset (complete rows only), its counters, the files written."""
+    """What a run produced: its labels (complete rows only), its counters, the files written.
 
-    frame: pl.DataFrame
+    `frame` is the whole dataset, kept only when asked for (the Python API); the command line streams
+    it to its files instead.
+    """
+
+    labels: pl.DataFrame
     stats: RunStats
+    frame: pl.DataFrame | None = None
     written: list[Path] = field(default_factory=list)
     missing: int = 0  # planned CVs without both answers
     failures: list[Failure] = field(default_factory=list)
@@ -55,11 +98,11 @@ def _config(config: RunConfig | None, overrides: dict[str, Any]) -> RunConfig:
     return build_config({**config.model_dump(exclude_unset=True), **overrides}) if overrides else config
 
 
-def _limits(config: RunConfig) -> RateLimits:
+def _throttle(config: RunConfig, counter: TokenCounter) -> Throttle:
     prompts = config.prompts
     variants = [prompts.cv_messages(q) for q in QUALITIES] + [prompts.clue_messages(s) for s in SEXES]
-    largest = max(request_tokens(messages, config.max_tokens) for messages in variants)
-    return RateLimits(rpm=config.rpm, tpm=config.tpm, largest_request_tokens=largest)
+    largest = max(counter.request_tokens(messages, config.max_tokens) for messages in variants)
+    return Throttle(rpm=config.rpm, tpm=config.tpm, largest_request_tokens=largest)
 
 
 async def _watch_signals(engine: Engine, hard_stop: anyio.CancelScope, display: Display) -> None:
@@ -71,17 +114,6 @@ async def _watch_signals(engine: Engine, hard_stop: anyio.CancelScope, display: 
             else:
                 hard_stop.cancel()
                 return
-
-
-def collect(
-    store: Store, config: RunConfig, *, allow_incomplete: bool, names: NameLists | None = None
-) -> tuple[pl.DataFrame, int]:
-    """Assemble the dataset from the cache alone: (frame of complete rows, number of rows missing)."""
-    rows = layout(config)
-    answers = store.answers(rows["cv_key"].to_list() + rows["clue_key"].to_list())
-    names = names or load_names(config.names_men, config.names_women)
-    frame = assemble(config, rows, answers, names, allow_incomplete=allow_incomplete)
-    return frame, rows.height - frame.height
 
 
 def _first_known_error(group: BaseExceptionGroup[BaseException]) -> SynthcvError | None:
@@ -118,6 +150,7 @@ async def generate(
     export_files: bool = True,
     display: Display | None = None,
     handle_signals: bool = False,
+    keep_frame: bool = False,
 ) -> RunResult:
     """Fetch every answer the dataset lacks, then assemble (and export) it.
 
@@ -129,9 +162,14 @@ async def generate(
     names = load_names(config.names_men, config.names_women)
     if export_files:
         check_writable(config.out)
-    limits = _limits(config)
+    counter = TokenCounter(config.model, use_tiktoken=config.provider == "openai")
+    if config.tpm and counter.note:
+        display.notice(f"note: {counter.note}")
+    throttle = _throttle(config, counter)
     provider = make_provider(config)
     stats = RunStats()
+    for stage, count in planned_counts(config).items():
+        stats.stages[stage].expected = count
     try:
         with open_store(config.cache_path) as store:
             done = store.done_keys()
@@ -141,7 +179,7 @@ async def generate(
                 max_tokens=config.max_tokens,
                 grace_seconds=min(config.timeout, 30.0),
             )
-            engine = Engine(provider, None, limits, settings, stats)
+            engine = Engine(provider, None, throttle, settings, stats, counter)
             try:
                 await _run_engine(engine, store, config, done, display, handle_signals)
             except BaseExceptionGroup as group:
@@ -157,12 +195,15 @@ async def generate(
                 raise Interrupted(
                     f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume"
                 )
-            frame, missing = collect(store, config, allow_incomplete=True, names=names)
+            del done  # the keys are read again, with this run's answers, for assembly
+            dataset = prepare(store, config, names)
+            missing = dataset.missing
             failures = store.failures() if missing else []
+            written = export(dataset.chunks(), config.out, config.formats) if export_files and not missing else []
+            frame = dataset.frame() if keep_frame else None
     finally:
         await provider.aclose()
-    written = export(frame, config.out, config.formats) if export_files and not missing else []
-    return RunResult(frame, stats, written, missing, failures)
+    return RunResult(dataset.complete, stats, frame, written, missing, failures)
 
 
 async def arun(config: RunConfig | None = None, *, export: bool = False, **overrides: Any) -> pl.DataFrame:
@@ -170,10 +211,11 @@ async def arun(config: RunConfig | None = None, *, export: bool = False, **overr
 
     `export=True` also writes the files into `config.out`.
     """
-    result = await generate(_config(config, overrides), export_files=export)
+    result = await generate(_config(config, overrides), export_files=export, keep_frame=True)
     error = result.incomplete_error()
     if error is not None:
         raise error
+    assert result.frame is not None
     return result.frame
 
 

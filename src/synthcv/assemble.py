@@ -54,19 +54,21 @@ def _draws(config: RunConfig, rows: pl.DataFrame, names: NameLists) -> pl.DataFr
     )
 
 
-def assemble(
-    config: RunConfig,
-    rows: pl.DataFrame,
-    answers: pl.DataFrame,
-    names: NameLists,
-    *,
-    allow_incomplete: bool = False,
-) -> pl.DataFrame:
-    """The dataset frame. `rows` is `plan.layout(config)`; `answers` has key, content, finish_reason, model.
+def skeleton(config: RunConfig, rows: pl.DataFrame, names: NameLists) -> pl.DataFrame:
+    """Every planned CV with its id and seeded draws (callback, race, name): the dataset without its texts.
 
-    Raises RunIncomplete when an answer is missing, unless `allow_incomplete`, which drops those rows.
+    Small (no texts), so it is built whole; draws are made over every planned row, so a row that lacks
+    an answer does not shift the others.
     """
     frame = pl.concat([rows.with_row_index("id"), _draws(config, rows, names)], how="horizontal")
+    return frame.with_columns(pl.col("id").cast(pl.Int64))
+
+
+def fill(config: RunConfig, rows: pl.DataFrame, answers: pl.DataFrame) -> pl.DataFrame:
+    """The dataset rows for some `skeleton` rows: their texts joined, cleaned and named.
+
+    `answers` has key, content, finish_reason, model; rows lacking either answer are left out.
+    """
     cv_answers = answers.select(
         pl.col("key").alias("cv_key"),
         pl.col("content").alias("cv_raw"),
@@ -78,14 +80,12 @@ def assemble(
         pl.col("content").alias("clue_raw"),
         pl.col("finish_reason").alias("clue_finish_reason"),
     )
-    frame = frame.join(cv_answers, on="cv_key", how="left").join(clue_answers, on="clue_key", how="left")
-    missing = frame.filter(pl.col("cv_raw").is_null() | pl.col("clue_raw").is_null()).height
-    if missing and not allow_incomplete:
-        raise RunIncomplete(
-            f"{missing} of {frame.height} CVs lack an answer in the cache; run `synthcv run` again to fetch them"
-        )
-    frame = frame.drop_nulls(["cv_raw", "clue_raw"]).sort("id")
-
+    frame = (
+        rows.join(cv_answers, on="cv_key", how="inner")
+        .join(clue_answers, on="clue_key", how="inner")
+        .drop_nulls(["cv_raw", "clue_raw"])
+        .sort("id")
+    )
     marker = pl.when(pl.col("sex") == "woman").then(pl.lit(config.explicit_marker)).otherwise(pl.lit(""))
     frame = frame.with_columns(
         clean_expr("cv_raw").alias("cv_with_clue"),
@@ -93,5 +93,26 @@ def assemble(
     ).with_columns((pl.col("cv_with_clue") + "\n\n" + pl.col("clue")).alias("cv_with_clue"))
     return frame.with_columns(
         pl.col("cv_with_clue").str.replace_all("{NAME}", pl.col("name"), literal=True).alias("cv"),
-        pl.col("id").cast(pl.Int64),
     ).select(COLUMNS + EXTRA_COLUMNS)
+
+
+def assemble(
+    config: RunConfig,
+    rows: pl.DataFrame,
+    answers: pl.DataFrame,
+    names: NameLists,
+    *,
+    allow_incomplete: bool = False,
+) -> pl.DataFrame:
+    """The dataset frame, whole. `rows` is `plan.layout(config)`; `answers` has key, content, finish_reason, model.
+
+    Raises RunIncomplete when an answer is missing, unless `allow_incomplete`, which drops those rows.
+    """
+    planned = skeleton(config, rows, names)
+    frame = fill(config, planned, answers)
+    missing = planned.height - frame.height
+    if missing and not allow_incomplete:
+        raise RunIncomplete(
+            f"{missing} of {planned.height} CVs lack an answer in the cache; run `synthcv run` again to fetch them"
+        )
+    return frame

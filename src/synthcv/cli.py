@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import anyio
 import click
 
-from .api import collect, generate
+from .api import generate, prepare
 from .config import RunConfig, load_config
-from .errors import SynthcvError
+from .errors import RunIncomplete, SynthcvError
 from .export import export
 from .plan import layout, planned_counts
 from .progress import Display
@@ -130,7 +130,7 @@ def run(config_file: Path | None, quiet: bool, plain: bool, **flags: Any) -> Non
     config = _resolve(config_file, flags)
     display = Display("quiet" if quiet else "plain" if plain else "auto")
     result = anyio.run(lambda: generate(config, display=display, handle_signals=True))
-    click.echo(describe(result.frame, config, result.stats, result.written))
+    click.echo(describe(result.labels, config, result.stats, result.written))
     error = result.incomplete_error()
     if error is not None:
         raise error
@@ -183,9 +183,15 @@ def export_command(config_file: Path | None, allow_incomplete: bool, **flags: An
     """
     config = _resolve(config_file, flags)
     with open_store(config.cache_path, create=False) as store:
-        frame, missing = collect(store, config, allow_incomplete=allow_incomplete)
-    written = export(frame, config.out, config.formats)
-    click.echo(describe(frame, config, None, written))
+        dataset = prepare(store, config)
+        missing = dataset.missing
+        if missing and not allow_incomplete:
+            raise RunIncomplete(
+                f"{missing} of {dataset.planned.height} CVs lack an answer in the cache; run `synthcv run` again "
+                "to fetch them, or pass --allow-incomplete"
+            )
+        written = export(dataset.chunks(), config.out, config.formats)
+    click.echo(describe(dataset.complete, config, None, written))
     if missing:
         click.echo(f"warning: {missing} CVs lack an answer and were left out", err=True)
 

@@ -19,16 +19,15 @@ from dataclasses import dataclass
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-from tenacity.stop import stop_base
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from .errors import SynthcvError
-from .limits import RateLimits
+from .limits import Throttle
 from .plan import Job
 from .providers import Answer, Provider, TransientError
 from .stats import RunStats
 from .store import AsyncWriter, Failure, StoredAnswer
-from .tokens import request_tokens
+from .tokens import TokenCounter
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +46,34 @@ class _Stopped(Exception):
     """Raised inside a worker when the run is stopping and the job was not sent."""
 
 
-class _StopRequested(stop_base):
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+# A 429 means "not now", not "this request is bad": it may recur more often than other failures
+# before the pool's pace settles, so it has its own, larger bound.
+RATE_LIMITED_ATTEMPTS_FACTOR = 5
 
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self._engine.stopping
+
+@dataclass(slots=True)
+class _Tally:
+    """Failed attempts of one job, 429s counted apart from real failures."""
+
+    max_attempts: int
+    failures: int = 0
+    rate_limited: int = 0
+
+    def add(self, error: BaseException | None) -> None:
+        if isinstance(error, TransientError) and error.rate_limited:
+            self.rate_limited += 1
+        else:
+            self.failures += 1
+
+    @property
+    def attempts(self) -> int:
+        return self.failures + self.rate_limited
+
+    @property
+    def exhausted(self) -> bool:
+        return (
+            self.failures >= self.max_attempts or self.rate_limited >= self.max_attempts * RATE_LIMITED_ATTEMPTS_FACTOR
+        )
 
 
 Result = StoredAnswer | Failure
@@ -63,15 +84,18 @@ class Engine:
         self,
         provider: Provider,
         writer: AsyncWriter | None,
-        limits: RateLimits,
+        throttle: Throttle,
         settings: EngineSettings,
         stats: RunStats,
+        counter: TokenCounter,
     ) -> None:
         self._provider = provider
+        self._counter = counter
         self.writer = writer  # may be attached just before `run`
-        self._limits = limits
+        self.throttle = throttle
         self._settings = settings
         self.stats = stats
+        stats.pace = throttle.describe
         self.stopping = False
         self.fatal: SynthcvError | None = None
         self._waiting: set[anyio.CancelScope] = set()
@@ -100,14 +124,18 @@ class Engine:
         send_results, receive_results = anyio.create_memory_object_stream[Result](self._settings.concurrency)
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._write, receive_results)
-            async with anyio.create_task_group() as workers:
-                self._workers_scope = workers.cancel_scope
-                if self.stopping:  # stopped before we started
-                    workers.cancel_scope.deadline = anyio.current_time()
-                workers.start_soon(self._produce, jobs, done, send_jobs)
-                async with receive_jobs, send_results:
-                    for _ in range(self._settings.concurrency):
-                        workers.start_soon(self._work, receive_jobs.clone(), send_results.clone())
+            async with anyio.create_task_group() as pacing:
+                pacing.start_soon(self.throttle.dispatch)
+                async with anyio.create_task_group() as workers:
+                    self._workers_scope = workers.cancel_scope
+                    if self.stopping:  # stopped before we started
+                        workers.cancel_scope.deadline = anyio.current_time()
+                    workers.start_soon(self._produce, jobs, done, send_jobs)
+                    async with receive_jobs, send_results:
+                        for _ in range(self._settings.concurrency):
+                            workers.start_soon(self._work, receive_jobs.clone(), send_results.clone())
+                pacing.cancel_scope.cancel()
+            # The workers' result streams are closed: the writer drains what is left and ends.
 
     async def _produce(self, jobs: Iterable[Job], done: set[str], send: ObjectSendStream[Job]) -> None:
         stages = self.stats.stages
@@ -124,7 +152,7 @@ class Engine:
         # Messages are shared by every sample of a variant: count each prompt once.
         count = self._tokens_by_messages.get(id(job.messages))
         if count is None:
-            count = request_tokens(job.messages, self._settings.max_tokens)
+            count = self._counter.request_tokens(job.messages, self._settings.max_tokens)
             self._tokens_by_messages[id(job.messages)] = count
         return count
 
@@ -139,52 +167,97 @@ class Engine:
         if scope.cancel_called or self.stopping:
             raise _Stopped
 
-    async def _call(self, job: Job) -> Answer:
-        await self._interruptible(self._limits.acquire(self._tokens(job)))
+    async def _call(self, job: Job, tokens: int) -> Answer:
+        await self._interruptible(self.throttle.acquire(tokens))
         stats = self.stats
+        sent_at = anyio.current_time()
         stats.requests += 1
+        stats.tokens_sent += tokens
         stats.in_flight += 1
         try:
-            return await self._provider.complete(job)
+            answer = await self._provider.complete(job)
         except TransientError as error:
             stats.errors[error.kind] += 1
+            if error.rate_limited:
+                self.throttle.rate_limited(error, sent_at, tokens)
             raise
         finally:
             stats.in_flight -= 1
+        self.throttle.answered(tokens, answer.limits)
+        return answer
 
-    def _wait(self, retry_state: RetryCallState) -> float:
-        """Back-off before the next attempt: the server's retry-after if it gave one, else exponential."""
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, TransientError) and error.retry_after is not None:
-            return error.retry_after + random.uniform(0, 0.5)
-        exponent = retry_state.attempt_number - 1
-        ceiling = min(self._settings.backoff_max_seconds, self._settings.backoff_initial_seconds * 2**exponent)
+    def _backoff(self, error: BaseException | None, failures: int) -> float:
+        """Seconds before the next attempt of one job.
+
+        After a 429 the throttle already holds the whole pool for the cooldown, so the job just queues
+        again. Otherwise: the server's retry-after if it gave one, else exponential with full jitter.
+        """
+        if isinstance(error, TransientError):
+            if error.rate_limited:
+                return 0.0
+            if error.retry_after is not None:
+                return error.retry_after + random.uniform(0, 0.5)
+        ceiling = min(
+            self._settings.backoff_max_seconds, self._settings.backoff_initial_seconds * 2 ** max(0, failures - 1)
+        )
         return random.uniform(ceiling / 2, ceiling)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(_Stopped):  # the stop condition then ends the retries
             await self._interruptible(anyio.sleep(seconds))
 
-    def _count_retry(self, _retry_state: RetryCallState) -> None:
-        self.stats.retries += 1
-
     async def _attempt(self, job: Job) -> Result | None:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._settings.max_attempts) | _StopRequested(self),
-            wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
-            sleep=self._sleep,
-            before_sleep=self._count_retry,
-            reraise=True,
-        )
+        tokens = self._tokens(job)
         try:
-            answer: Answer = await retrying(self._call, job)
+            # Most jobs succeed first time: they pay nothing for the retry machinery.
+            answer = await self._call(job, tokens)
         except TransientError as error:
-            if self.stopping:
-                return None  # not given up on: the next run tries it again
-            attempts = retrying.statistics.get("attempt_number", self._settings.max_attempts)
-            return Failure(job.key, job.stage, job.variant, job.sample, error.kind, str(error)[:500], attempts)
+            return await self._retry(job, tokens, error)
+        return self._stored(job, answer)
+
+    async def _retry(self, job: Job, tokens: int, first: TransientError) -> Result | None:
+        tally = _Tally(self._settings.max_attempts)
+        tally.add(first)
+        stats = self.stats
+
+        def stop(_state: RetryCallState) -> bool:
+            return self.stopping or tally.exhausted
+
+        def record(state: RetryCallState) -> None:
+            tally.add(state.outcome.exception() if state.outcome is not None else None)
+
+        def wait(state: RetryCallState) -> float:
+            outcome = state.outcome
+            return self._backoff(outcome.exception() if outcome is not None else None, tally.failures)
+
+        def count_retry(_state: RetryCallState) -> None:
+            stats.retries += 1
+
+        error: TransientError = first
+        if not tally.exhausted:
+            stats.retries += 1
+            await self._sleep(self._backoff(first, tally.failures))
+            retrying = AsyncRetrying(
+                stop=stop,
+                wait=wait,
+                retry=retry_if_exception_type(TransientError),
+                sleep=self._sleep,
+                after=record,
+                before_sleep=count_retry,
+                reraise=True,
+            )
+            try:
+                if not self.stopping:
+                    answer: Answer = await retrying(self._call, job, tokens)
+                    return self._stored(job, answer)
+            except TransientError as last:
+                error = last
+        if self.stopping:
+            return None  # not given up on: the next run tries it again
+        return Failure(job.key, job.stage, job.variant, job.sample, error.kind, str(error)[:500], tally.attempts)
+
+    @staticmethod
+    def _stored(job: Job, answer: Answer) -> StoredAnswer:
         return StoredAnswer(
             job.key,
             job.stage,

@@ -1,10 +1,19 @@
 """A local OpenAI-compatible server for tests, demos and benchmarks (loopback only).
 
-    python -m synthcv.fake_server --port 8123 --latency 0.5 --log requests.jsonl
+    python -m synthcv.fake_server --port 8123 --latency 0.5 --rpm 600 --tpm 200000 --log requests.jsonl
 
 Answers `POST /v1/chat/completions` with the offline provider's deterministic text for the prompt's
-variant, seeded by the request body, so the same request always gets the same answer. Every request
-is logged (one JSON line: body hash, status, time) so tests can count what a run really asked for.
+variant, seeded by the request body, so the same request always gets the same answer.
+
+Rate limits are enforced as OpenAI does: a request counts against requests/min and against
+tokens/min by its prompt tokens plus `max_tokens`, up front; past either budget the answer is 429 with
+OpenAI's error body, `retry-after` / `retry-after-ms`, and every answer carries `x-ratelimit-*`
+headers (`--no-ratelimit-headers` sends neither, to test clients that must learn from 429s alone).
+Budgets refill continuously and hold `--limit-window` seconds' worth, as OpenAI enforces a minute's
+limit over shorter spans.
+
+Every request is logged (one JSON line: body hash, status, time) so tests can count what a run really
+asked for; `GET /_stats` gives counts by status and the time of the first and last request.
 Some behaviour is triggered on purpose: API key "invalid" -> 401; model "unknown-model" -> 404;
 `--fail-rate` answers that share of requests with 500.
 """
@@ -17,7 +26,9 @@ import contextlib
 import hashlib
 import json
 import random
+import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,8 +37,10 @@ from aiohttp import web
 
 from .offline_text import guess_variant, offline_answer
 from .plan import canonical_json
+from .tokens import TokenCounter
 
 LOOPBACK = "127.0.0.1"
+DEFAULT_MAX_TOKENS = 1000
 
 
 def body_hash(body: dict[str, Any]) -> str:
@@ -36,42 +49,166 @@ def body_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(wanted).encode()).hexdigest()
 
 
-def _error(status: int, message: str, kind: str) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": kind, "param": None, "code": None}}, status=status)
+def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> web.Response:
+    payload = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    if status == 429:
+        payload["error"]["code"] = "rate_limit_exceeded"
+    return web.json_response(payload, status=status, headers=headers)
+
+
+def format_duration(seconds: float) -> str:
+    """OpenAI's reset format: "120ms", "1.5s", "6m0s"."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.3g}s" if minutes else f"{rest:.3g}s"
+
+
+@dataclass
+class Window:
+    """One rate-limit budget: `per_minute`, refilled continuously, holding `seconds`' worth at most."""
+
+    per_minute: int
+    seconds: float
+    level: float = field(init=False)
+    last: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.level = self.capacity
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self.per_minute * self.seconds / 60.0)
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.last) * self.per_second)
+        self.last = now
+
+    def needed(self, amount: float) -> float:
+        # A request bigger than the whole budget passes when the budget is full (and leaves a debt).
+        return min(amount, self.capacity)
+
+    def wait(self, amount: float) -> float:
+        return max(0.0, (self.needed(amount) - self.level) / self.per_second)
+
+    def remaining(self) -> int:
+        return max(0, int(self.level / self.capacity * self.per_minute))
+
+    def reset(self) -> float:
+        return max(0.0, (self.capacity - self.level) / self.per_second)
 
 
 @dataclass
 class FakeServer:
     latency: float = 0.0
     fail_rate: float = 0.0
+    rpm: int | None = None
+    tpm: int | None = None
+    limit_window: float = 1.0
+    ratelimit_headers: bool = True
     log_path: Path | None = None
     seed: int = 0
-    log: list[dict[str, Any]] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    first_request: float | None = None
+    last_answer: float | None = None
     _log_file: TextIO | None = None
     _rng: random.Random = field(default_factory=random.Random)
+    _requests: Window | None = None
+    _tokens: Window | None = None
+    _counters: dict[str, TokenCounter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng.seed(self.seed)
+        if self.rpm:
+            self._requests = Window(self.rpm, self.limit_window)
+        if self.tpm:
+            self._tokens = Window(self.tpm, self.limit_window)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat_completions)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/_stats", self.stats)
         return app
 
     def _record(self, key: str, status: int) -> None:
-        entry = {"key": key, "status": status, "time": time.time()}
-        self.log.append(entry)
+        now = time.time()
+        self.statuses[status] += 1
+        self.last_answer = now
         if self.log_path is not None:
             if self._log_file is None:
                 self._log_file = self.log_path.open("a", encoding="utf-8")
-            self._log_file.write(json.dumps(entry) + "\n")
+            self._log_file.write(json.dumps({"key": key, "status": status, "time": now}) + "\n")
             self._log_file.flush()
 
     async def models(self, _request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
 
+    async def stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "statuses": {str(k): v for k, v in self.statuses.items()},
+                "first_request": self.first_request,
+                "last_answer": self.last_answer,
+            }
+        )
+
+    def _request_tokens(self, body: dict[str, Any]) -> int:
+        model = str(body.get("model"))
+        counter = self._counters.get(model)
+        if counter is None:
+            counter = self._counters[model] = TokenCounter(model)
+        max_tokens = body.get("max_tokens")
+        return counter.request_tokens(
+            body.get("messages", []), max_tokens if isinstance(max_tokens, int) else DEFAULT_MAX_TOKENS
+        )
+
+    def _limit_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if not self.ratelimit_headers:
+            return headers
+        for name, window in (("requests", self._requests), ("tokens", self._tokens)):
+            if window is not None:
+                headers[f"x-ratelimit-limit-{name}"] = str(window.per_minute)
+                headers[f"x-ratelimit-remaining-{name}"] = str(window.remaining())
+                headers[f"x-ratelimit-reset-{name}"] = format_duration(window.reset())
+        return headers
+
+    def _admit(self, tokens: int) -> web.Response | None:
+        """Take the request from the budgets, or the 429 that refuses it."""
+        if self._requests is None and self._tokens is None:
+            return None
+        now = time.monotonic()
+        for window in (self._requests, self._tokens):
+            if window is not None:
+                window.refill(now)
+        for name, window, amount in (("requests", self._requests, 1), ("tokens", self._tokens, tokens)):
+            if window is None or window.level >= window.needed(amount):
+                continue
+            wait = window.wait(amount)
+            unit = "RPM" if name == "requests" else "TPM"
+            message = (
+                f"Rate limit reached for model in organization org-fake on {name} per min ({unit}): "
+                f"Limit {window.per_minute}, Requested {amount}. Please try again in {format_duration(wait)}."
+            )
+            headers = self._limit_headers()
+            if self.ratelimit_headers:
+                headers["retry-after-ms"] = str(max(1, round(wait * 1000)))
+                headers["retry-after"] = str(max(1, round(wait)))
+            return _error(429, message, name, headers)
+        if self._requests is not None:
+            self._requests.level -= 1
+        if self._tokens is not None:
+            self._tokens.level -= tokens
+        return None
+
     async def chat_completions(self, request: web.Request) -> web.Response:
+        if self.first_request is None:
+            self.first_request = time.time()
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth == "Bearer invalid":
             self._record("", 401)
@@ -85,6 +222,11 @@ class FakeServer:
         if body.get("model") == "unknown-model":
             self._record(key, 404)
             return _error(404, "The model `unknown-model` does not exist.", "invalid_request_error")
+        refused = self._admit(self._request_tokens(body))
+        if refused is not None:
+            self._record(key, 429)
+            return refused
+        headers = self._limit_headers()  # as admitted, like OpenAI's
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.fail_rate and self._rng.random() < self.fail_rate:
@@ -113,7 +255,8 @@ class FakeServer:
                     "completion_tokens": completion_tokens,
                     "total_tokens": len(prompt.split()) + completion_tokens,
                 },
-            }
+            },
+            headers=headers,
         )
 
 
@@ -136,11 +279,25 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port; the URL is printed first")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 500")
+    parser.add_argument("--rpm", type=int, help="requests per minute allowed (429 past it)")
+    parser.add_argument("--tpm", type=int, help="tokens per minute allowed: prompt + max_tokens (429 past it)")
+    parser.add_argument("--limit-window", type=float, default=1.0, help="seconds' worth of budget a burst may use")
+    parser.add_argument(
+        "--no-ratelimit-headers",
+        action="store_true",
+        help="send no x-ratelimit-* and no retry-after headers",
+    )
     parser.add_argument("--log", type=Path, help="append one JSON line per request to this file")
     args = parser.parse_args()
-    import sys
-
-    server = FakeServer(latency=args.latency, fail_rate=args.fail_rate, log_path=args.log)
+    server = FakeServer(
+        latency=args.latency,
+        fail_rate=args.fail_rate,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        limit_window=args.limit_window,
+        ratelimit_headers=not args.no_ratelimit_headers,
+        log_path=args.log,
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(server, args.port, ready=sys.stdout))
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
 @dataclass
 class StageCounts:
-    planned: int = 0
+    planned: int = 0  # jobs the producer has planned so far
+    expected: int = 0  # jobs the run will plan in all, when known up front
     cached: int = 0  # answered before this run started
     stored: int = 0  # answered and committed during this run
     failed: int = 0  # gave up after the last attempt during this run
@@ -23,17 +25,23 @@ class StageCounts:
         return self.cached + self.stored
 
     @property
+    def total(self) -> int:
+        return max(self.planned, self.expected)
+
+    @property
     def remaining(self) -> int:
-        return max(0, self.planned - self.done - self.failed)
+        return max(0, self.total - self.done - self.failed)
 
 
 @dataclass
 class RunStats:
     stages: dict[str, StageCounts] = field(default_factory=lambda: {"cv": StageCounts(), "clue": StageCounts()})
     requests: int = 0  # requests sent, retries included
+    tokens_sent: int = 0  # as counted against tokens/min: prompt + max_tokens, per request sent
     retries: int = 0
     in_flight: int = 0
     errors: Counter[str] = field(default_factory=Counter)  # transient errors by kind, retried or not
+    pace: Callable[[], str] | None = None  # what the throttle is doing now, for the display
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 

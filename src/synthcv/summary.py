@@ -25,7 +25,7 @@ def describe(frame: pl.DataFrame, config: RunConfig, stats: RunStats | None, wri
     if stats is not None:
         lines.append(
             f"answers: {stats.cached:,} from cache, {stats.stored:,} new, {stats.failed:,} failed; "
-            f"{stats.requests:,} requests sent ({stats.retries:,} retries)"
+            f"{stats.requests:,} requests sent ({stats.retries:,} retries, {stats.errors.get('429', 0):,} answered 429)"
         )
         lines.append(f"wall time: {stats.elapsed:.1f} s")
     for path in written:
