@@ -27,7 +27,7 @@ from .stats import RunStats
 from .store import Failure, Store, open_store
 from .tokens import TokenCounter
 
-CHUNK_ROWS = 1024  # rows assembled at a time when streaming the dataset to its files
+CHUNK_ROWS = 512  # rows assembled at a time when streaming the dataset to its files
 
 
 @dataclass
@@ -133,6 +133,7 @@ async def _run_engine(
     """The network stage with its display and, for the CLI, Ctrl-C handling."""
     async with store.writer() as writer, anyio.create_task_group() as background:
         engine.writer = writer
+        engine.stats.writes = writer.stats
         background.start_soon(display.show, engine.stats)
         with anyio.CancelScope() as hard_stop:
             if handle_signals:

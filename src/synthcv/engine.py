@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import random
+import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from .errors import SynthcvError
-from .limits import Throttle
+from .limits import Throttle, ThrottleClosed
 from .plan import Job
 from .providers import Answer, Provider, TransientError
 from .stats import RunStats
@@ -108,6 +111,7 @@ class Engine:
         if self.stopping:
             return
         self.stopping = True
+        self.throttle.close()
         self._producer_scope.cancel()
         for scope in list(self._waiting):
             scope.cancel()
@@ -121,7 +125,10 @@ class Engine:
         so that it surfaces outside any task group rather than wrapped in an exception group.
         """
         send_jobs, receive_jobs = anyio.create_memory_object_stream[Job](self._settings.concurrency)
-        send_results, receive_results = anyio.create_memory_object_stream[Result](self._settings.concurrency)
+        # Room for a few batches: a slow commit (a busy disk, a GIL shared with thousands of requests)
+        # then delays nobody.
+        room = max(self._settings.concurrency, 4 * self._settings.batch_size)
+        send_results, receive_results = anyio.create_memory_object_stream[Result](room)
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._write, receive_results)
             async with anyio.create_task_group() as pacing:
@@ -157,7 +164,7 @@ class Engine:
         return count
 
     async def _interruptible(self, waiter: Awaitable[None]) -> None:
-        """Await a wait (rate-limit slot, back-off) that `stop()` may cut short."""
+        """Await a wait (a retry back-off) that `stop()` may cut short."""
         with anyio.CancelScope() as scope:
             self._waiting.add(scope)
             try:
@@ -168,9 +175,14 @@ class Engine:
             raise _Stopped
 
     async def _call(self, job: Job, tokens: int) -> Answer:
-        await self._interruptible(self.throttle.acquire(tokens))
+        throttle = self.throttle
+        if not throttle.try_acquire(tokens):
+            try:
+                await throttle.acquire(tokens)
+            except ThrottleClosed:
+                raise _Stopped from None
         stats = self.stats
-        sent_at = anyio.current_time()
+        sent_at = time.monotonic()  # the throttle's clock
         stats.requests += 1
         stats.tokens_sent += tokens
         stats.in_flight += 1
@@ -270,10 +282,12 @@ class Engine:
             answer.completion_tokens,
         )
 
-    async def _work(self, jobs: ObjectReceiveStream[Job], results: ObjectSendStream[Result]) -> None:
+    async def _work(self, jobs: MemoryObjectReceiveStream[Job], results: MemoryObjectSendStream[Result]) -> None:
         async with jobs, results:
-            async for job in jobs:
-                if self.stopping:
+            while not self.stopping:
+                try:
+                    job = await _receive(jobs)
+                except anyio.EndOfStream:
                     return
                 try:
                     result = await self._attempt(job)
@@ -285,18 +299,29 @@ class Engine:
                     self.stop()
                     return
                 if result is not None:
-                    await results.send(result)
+                    try:
+                        results.send_nowait(result)
+                    except anyio.WouldBlock:
+                        await results.send(result)
 
-    async def _write(self, results: ObjectReceiveStream[Result]) -> None:
+    async def _write(self, results: MemoryObjectReceiveStream[Result]) -> None:
+        """Commit results in batches: of `batch_size`, or whatever came within `batch_seconds` of the first.
+
+        While a batch gathers, the writer looks at the stream a few times per `batch_seconds` rather than
+        waking for each answer: a timed wait per answer cost more than the commit at 500 answers/s.
+        """
         answers: list[StoredAnswer] = []
         failures: list[Failure] = []
-        first_at = 0.0
+        settings = self._settings
+        poll = settings.batch_seconds / 4
 
         async def flush() -> None:
             if not answers and not failures:
                 return
             assert self.writer is not None, "attach a writer before Engine.run"
             await self.writer.write(answers, failures)
+            writes = self.writer.stats
+            writes.most_waiting = max(writes.most_waiting, results.statistics().current_buffer_used)
             for answer in answers:
                 self.stats.stages[answer.stage].stored += 1
             for failure in failures:
@@ -304,26 +329,44 @@ class Engine:
             answers.clear()
             failures.clear()
 
+        def add(result: Result) -> None:
+            (answers if isinstance(result, StoredAnswer) else failures).append(result)  # type: ignore[arg-type]
+
         async with results:
             try:
-                while True:
-                    timeout = None
-                    if answers or failures:
-                        timeout = max(0.0, first_at + self._settings.batch_seconds - anyio.current_time())
+                ended = False
+                while not ended:
                     try:
-                        with anyio.fail_after(timeout):
-                            result = await results.receive()
-                    except TimeoutError:
-                        await flush()
-                        continue
+                        add(await _receive(results))
                     except anyio.EndOfStream:
                         break
-                    if not answers and not failures:
-                        first_at = anyio.current_time()
-                    (answers if isinstance(result, StoredAnswer) else failures).append(result)  # type: ignore[arg-type]
-                    if len(answers) + len(failures) >= self._settings.batch_size:
-                        await flush()
+                    deadline = time.monotonic() + settings.batch_seconds
+                    while True:
+                        try:
+                            while len(answers) + len(failures) < settings.batch_size:
+                                add(results.receive_nowait())
+                        except anyio.WouldBlock:
+                            pass
+                        except anyio.EndOfStream:
+                            ended = True
+                        now = time.monotonic()
+                        if ended or len(answers) + len(failures) >= settings.batch_size or now >= deadline:
+                            break
+                        await anyio.sleep(min(poll, deadline - now))
+                    await flush()
             finally:
                 # Paid-for answers are committed even when the run is cancelled outright.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(30):
                     await flush()
+
+
+T = TypeVar("T")
+
+
+async def _receive(stream: MemoryObjectReceiveStream[T]) -> T:
+    """The next item, taken at once when one is waiting: a stream's `receive()` first yields to the
+    event loop, a cost per request at thousands of requests a second."""
+    try:
+        return stream.receive_nowait()
+    except anyio.WouldBlock:
+        return await stream.receive()

@@ -114,7 +114,9 @@ class FakeServer:
     seed: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     first_request: float | None = None
+    last_admitted: float | None = None  # when the last request within the limits arrived
     last_answer: float | None = None
+    admitted_tokens: int = 0
     _log_file: TextIO | None = None
     _rng: random.Random = field(default_factory=random.Random)
     _requests: Window | None = None
@@ -153,7 +155,9 @@ class FakeServer:
             {
                 "statuses": {str(k): v for k, v in self.statuses.items()},
                 "first_request": self.first_request,
+                "last_admitted": self.last_admitted,
                 "last_answer": self.last_answer,
+                "admitted_tokens": self.admitted_tokens,
             }
         )
 
@@ -222,11 +226,14 @@ class FakeServer:
         if body.get("model") == "unknown-model":
             self._record(key, 404)
             return _error(404, "The model `unknown-model` does not exist.", "invalid_request_error")
-        refused = self._admit(self._request_tokens(body))
+        tokens = self._request_tokens(body)
+        refused = self._admit(tokens)
         if refused is not None:
             self._record(key, 429)
             return refused
+        self.admitted_tokens += tokens
         headers = self._limit_headers()  # as admitted, like OpenAI's
+        self.last_admitted = time.time()
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.fail_rate and self._rng.random() < self.fail_rate:

@@ -20,6 +20,7 @@ cannot change its rate while callers wait, nor pause them.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -37,6 +38,10 @@ ACCEPTED_WINDOW_SECONDS = 2.0  # time constant of the accepted-rate estimate
 FIRST_COOLDOWN_SECONDS = 0.5  # pool pause after a 429 that names no wait; doubles while 429s keep coming
 MAX_COOLDOWN_SECONDS = 60.0
 MIN_PACE_PER_MINUTE = 1.0
+
+# Only differences of this clock are used (to sleep for), so any monotonic clock will do; anyio's
+# current_time() costs a backend lookup per call, on the hot path of every request.
+_clock = time.monotonic
 
 
 class _DecayingRate:
@@ -123,6 +128,10 @@ class Budget:
         self._theoretical_arrival = at if rate is None else at + self._burst(rate / 60.0) / (rate / 60.0)
 
 
+class ThrottleClosed(Exception):
+    """The run is stopping: the request that waited for a slot is not to be sent."""
+
+
 @dataclass(slots=True)
 class _Waiter:
     tokens: int
@@ -142,6 +151,7 @@ class Throttle:
         self.requests = Budget("requests", rpm, smallest_burst=1)
         self.tokens = Budget("tokens", tpm, smallest_burst=largest_request_tokens)
         self.paused_until = 0.0
+        self.closed = False
         self.pauses = 0
         self.cuts = 0
         self.last_limits: ServerLimits | None = None
@@ -152,7 +162,7 @@ class Throttle:
         self._pending_cuts: set[LimitKind] = set()
         self._last_growth = 0.0
         self._waiters: deque[_Waiter] = deque()
-        self._changed = anyio.Event()
+        self._queue_filled = anyio.Event()
 
     @property
     def budgets(self) -> tuple[Budget, Budget]:
@@ -173,51 +183,72 @@ class Throttle:
         self.requests.take(1, now)
         self.tokens.take(tokens, now)
 
-    async def acquire(self, tokens: int) -> None:
-        """Wait until one request of `tokens` (prompt + max_tokens) may be sent, in arrival order."""
-        now = anyio.current_time()
-        if not self._waiters and self._ready_at(tokens, now) <= now:
+    def try_acquire(self, tokens: int) -> bool:
+        """Take a slot for one request of `tokens` if it may go now, without waiting."""
+        now = _clock()
+        if not self.closed and not self._waiters and self._ready_at(tokens, now) <= now:
             self._take(tokens, now)
+            return True
+        return False
+
+    async def acquire(self, tokens: int) -> None:
+        """Wait until one request of `tokens` (prompt + max_tokens) may be sent, in arrival order.
+
+        Raises ThrottleClosed, at once or while waiting, once the run is stopping.
+        """
+        if self.closed:
+            raise ThrottleClosed
+        if self.try_acquire(tokens):
             return
         waiter = _Waiter(tokens)
         self._waiters.append(waiter)
-        self._wake_dispatcher()
+        if len(self._waiters) == 1:
+            self._queue_filled.set()  # the dispatcher was idle
         try:
             await waiter.released.wait()
         except BaseException:
             if not waiter.released.is_set():
                 waiter.abandoned = True
             raise
+        if self.closed:
+            raise ThrottleClosed
+
+    def close(self) -> None:
+        """Stop: every waiting request gives up (ThrottleClosed), and so does every later one."""
+        self.closed = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            waiter.abandoned = True
+            waiter.released.set()
 
     async def dispatch(self) -> None:
-        """Release queued requests as the budgets allow; runs for the life of the engine."""
+        """Release queued requests as the budgets allow; runs for the life of the engine.
+
+        It sleeps until the head of the queue may go and looks again: a pause or a slower pace found
+        on waking just means sleeping on, so nothing needs to wake it early but an empty queue filling.
+        """
         while True:
             while self._waiters and self._waiters[0].abandoned:
                 self._waiters.popleft()
             if not self._waiters:
-                await self._changed.wait()
+                self._queue_filled = anyio.Event()
+                await self._queue_filled.wait()
                 continue
             head = self._waiters[0]
-            now = anyio.current_time()
+            now = _clock()
             ready_at = self._ready_at(head.tokens, now)
             if ready_at > now:
-                # A pause, a new pace or a new waiter may change the answer: wake on any change.
-                with anyio.move_on_after(ready_at - now):
-                    await self._changed.wait()
+                await anyio.sleep(ready_at - now)
                 continue
             self._waiters.popleft()
             self._take(head.tokens, now)
             head.released.set()
 
-    def _wake_dispatcher(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
     # -- learning ----------------------------------------------------------------------------------
 
     def answered(self, tokens: int, limits: ServerLimits | None) -> None:
         """A request was answered (not 429): count it as accepted and learn from its headers."""
-        now = anyio.current_time()
+        now = _clock()
         self.requests.accepted.add(1, now)
         self.tokens.accepted.add(tokens, now)
         self._cooldown = FIRST_COOLDOWN_SECONDS
@@ -234,13 +265,12 @@ class Throttle:
                 changed = True
         if changed:
             self._pace_changed = now
-            self._wake_dispatcher()
         return changed
 
     def rate_limited(self, error: TransientError, sent_at: float, tokens: int = 0) -> float:
         """A 429 for a request of `tokens` sent at `sent_at`: pause the pool; slow down if the pace was at
         fault. Returns the pause in seconds."""
-        now = anyio.current_time()
+        now = _clock()
         self.requests.refused += 1
         self.tokens.refused += tokens
         learned = error.limits is not None and self._learn(error.limits, now)
@@ -267,7 +297,6 @@ class Throttle:
         # the cut is made when the pause ends, when this storm's other 429s have come in.
         if not learned and sent_at >= self._pace_changed + SETTLE_SECONDS:
             self._pending_cuts.update([error.limit_kind] if error.limit_kind else ["requests", "tokens"])
-        self._wake_dispatcher()
         return pause
 
     def _apply_cuts(self, now: float) -> None:
@@ -320,7 +349,7 @@ class Throttle:
                 source = "server"
             parts.append(f"{rate:,.0f} {unit} ({source})")
         text = "pace " + ", ".join(parts) if parts else ""
-        paused = self.paused_until - anyio.current_time()
+        paused = self.paused_until - _clock()
         if paused > 0:
             text += f"{' · ' if text else ''}paused {paused:.1f} s"
         return text

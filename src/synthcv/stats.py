@@ -10,6 +10,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .store import WriteStats
 
 
 @dataclass
@@ -41,6 +45,7 @@ class RunStats:
     retries: int = 0
     in_flight: int = 0
     errors: Counter[str] = field(default_factory=Counter)  # transient errors by kind, retried or not
+    writes: WriteStats | None = None  # the cache writer's batches and commit times
     pace: Callable[[], str] | None = None  # what the throttle is doing now, for the display
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None

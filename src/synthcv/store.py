@@ -196,6 +196,8 @@ class WriteStats:
     rows: int = 0
     largest_batch: int = 0
     commit_seconds: float = 0.0
+    longest_commit_seconds: float = 0.0
+    most_waiting: int = 0  # results queued for the writer after a commit: near `concurrency` means it lags
 
 
 class AsyncWriter:
@@ -205,11 +207,15 @@ class AsyncWriter:
         self.path = path
         self.stats = WriteStats()
         self._db: aiosqlite.Connection | None = None
+        self._failures_recorded = True  # until the cache says otherwise
 
     async def __aenter__(self) -> AsyncWriter:
         try:
             self._db = await aiosqlite.connect(self.path, timeout=30, isolation_level=None)
             await self._db.execute("PRAGMA synchronous = NORMAL")
+            async with self._db.execute("SELECT EXISTS (SELECT 1 FROM failures)") as cursor:
+                row = await cursor.fetchone()
+            self._failures_recorded = bool(row and row[0])
         except sqlite3.Error as error:
             raise _explain(self.path, error) from None
         return self
@@ -246,8 +252,10 @@ class AsyncWriter:
                         for a in answers
                     ],
                 )
-                await self._db.executemany("DELETE FROM failures WHERE key = ?", [(a.key,) for a in answers])
+                if self._failures_recorded:  # most runs have none: skip a lookup per answer
+                    await self._db.executemany("DELETE FROM failures WHERE key = ?", [(a.key,) for a in answers])
             if failures:
+                self._failures_recorded = True
                 await self._db.executemany(
                     """INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (key) DO UPDATE SET error = excluded.error, message = excluded.message,
@@ -263,4 +271,6 @@ class AsyncWriter:
         self.stats.batches += 1
         self.stats.rows += size
         self.stats.largest_batch = max(self.stats.largest_batch, size)
-        self.stats.commit_seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.stats.commit_seconds += elapsed
+        self.stats.longest_commit_seconds = max(self.stats.longest_commit_seconds, elapsed)

@@ -27,6 +27,13 @@ def describe(frame: pl.DataFrame, config: RunConfig, stats: RunStats | None, wri
             f"answers: {stats.cached:,} from cache, {stats.stored:,} new, {stats.failed:,} failed; "
             f"{stats.requests:,} requests sent ({stats.retries:,} retries, {stats.errors.get('429', 0):,} answered 429)"
         )
+        writes = stats.writes
+        if writes is not None and writes.batches:
+            lines.append(
+                f"cache writes: {writes.batches:,} commits of up to {writes.largest_batch:,} answers, "
+                f"{writes.commit_seconds:.1f} s in all (longest {writes.longest_commit_seconds * 1000:.0f} ms), "
+                f"at most {writes.most_waiting:,} answers waiting"
+            )
         lines.append(f"wall time: {stats.elapsed:.1f} s")
     for path in written:
         lines.append(f"wrote {path}")

@@ -42,8 +42,14 @@ def request_body(config: RunConfig, job: Job) -> dict[str, Any]:
 def parse_duration(text: str) -> float | None:
     """Seconds in OpenAI's reset format ("1s", "6m0s", "20ms", "1h2m3.5s") or a bare number of seconds."""
     text = text.strip()
+    # Fast paths for the shapes every answer carries ("0.5", "120ms", "1.5s"): this runs per answer.
+    number, scale = text, 1.0
+    if text.endswith("ms"):
+        number, scale = text[:-2], 0.001
+    elif text.endswith("s"):
+        number = text[:-1]
     try:
-        return max(0.0, float(text))
+        return max(0.0, float(number) * scale)
     except ValueError:
         pass
     parts = _DURATION_PART.findall(text)
