@@ -5,16 +5,20 @@ Each budget (requests, tokens) is paced at the tightest of:
 - what the server says on every answer (`x-ratelimit-limit-*`), less the same headroom;
 - what 429s taught: after a 429 the budget drops below the rate the server was accepting just then,
   and creeps back up while no 429 comes (additive increase, multiplicative decrease), so a server
-  that sends no headers, or limits below what was stated, is still found.
+  that sends no headers, or limits below what was stated, is still found. Only a request sent at the
+  current pace, once settled, can lower it; 429s for requests sent blind (before the limits were
+  known) or just after a change teach nothing new.
 
 A 429 also pauses the whole pool for the server's cooldown (`retry-after`, else the exhausted budget's
 reset time, else a short back-off that doubles while 429s keep coming), instead of every worker
-retrying on its own and prolonging the storm.
+retrying on its own and prolonging the storm. The new pace is set when the pause ends, once the
+storm's other 429s have come in.
 
 Pacing is GCRA ("virtual scheduling"): a request conforms when it fits the budget's theoretical
-arrival time plus a small burst. Requests that must wait queue in order and one dispatcher task
-releases them, so a new rate or a pause applies at once to everything queued. aiolimiter, used before,
-cannot change its rate while callers wait, nor pause them.
+arrival time plus a small burst. Requests that must wait queue in order; one dispatcher task sleeps
+until the first may go, then looks again at the pace and the pause in force, so a pause or a slower
+pace holds back everything queued. aiolimiter, used before, cannot change its rate while callers
+wait, nor pause them.
 """
 
 from __future__ import annotations
