@@ -128,7 +128,7 @@ async def test_rate_limit_headers_are_read_from_every_answer(
         (500, {"error": {"message": "oops"}}, None, None, "500", None),
         (503, None, "unavailable", None, "503", None),
         (200, None, '{"choices": [ {"mess', None, "unreadable", None),
-        (200, completion(None, "content_filter"), None, None, "empty", None),
+        (200, completion(None, "content_filter"), None, None, "content_filter", None),
         (200, completion("   "), None, None, "empty", None),
     ],
 )

@@ -173,10 +173,11 @@ async def generate(
         stats.stages[stage].expected = count
     try:
         with open_store(config.cache_path) as store:
-            done = store.done_keys()
+            done = store.done_keys(truncated=not config.retry_truncated)
             settings = EngineSettings(
                 concurrency=config.concurrency,
                 max_attempts=config.max_attempts,
+                retry_truncated=config.retry_truncated,
                 max_tokens=config.max_tokens,
                 grace_seconds=min(config.timeout, 30.0),
             )

@@ -44,6 +44,13 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ),
     ("--timeout", "timeout", float, "Seconds to wait for one answer before retrying [default: 120]."),
     (
+        "--retry-truncated",
+        "retry_truncated",
+        bool,
+        "Re-ask answers cut at max_tokens, cached ones too, up to max_attempts; if every try is cut, one is kept "
+        "[default: keep them, flagged in *_finish_reason].",
+    ),
+    (
         "--cache",
         "cache",
         click.Path(path_type=Path, dir_okay=False),
@@ -67,7 +74,10 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
 
 def settings_options(command: F) -> F:
     for flag, key, kind, help_text in reversed(SETTINGS):
-        command = click.option(flag, key, type=kind, default=None, help=help_text)(command)
+        if kind is bool:
+            command = click.option(flag, key, is_flag=True, default=None, help=help_text)(command)
+        else:
+            command = click.option(flag, key, type=kind, default=None, help=help_text)(command)
     return click.option(
         "--config",
         "config_file",

@@ -77,6 +77,9 @@ class RunConfig(BaseModel):
     tpm: int | None = Field(None, ge=1, description="tokens per minute allowed by the account")
     timeout: float = Field(120.0, gt=0, description="seconds to wait for one answer")
     max_attempts: int = Field(6, ge=1, le=100, description="tries per request before it is recorded failed")
+    retry_truncated: bool = Field(
+        False, description="re-ask answers cut at max_tokens (finish_reason length) instead of keeping them"
+    )
 
     # Where things go
     out: Path = Field(Path("data/output"), description="directory for the exports")

@@ -38,6 +38,7 @@ class EngineSettings:
     concurrency: int
     max_attempts: int
     max_tokens: int
+    retry_truncated: bool = False
     grace_seconds: float = 30.0
     batch_size: int = 500
     batch_seconds: float = 0.2
@@ -196,6 +197,8 @@ class Engine:
         finally:
             stats.in_flight -= 1
         self.throttle.answered(tokens, answer.limits)
+        if self._settings.retry_truncated and answer.finish_reason == "length":
+            raise TransientError("length", "answer cut at max_tokens", answer=answer)
         return answer
 
     def _backoff(self, error: BaseException | None, failures: int) -> float:
@@ -264,6 +267,8 @@ class Engine:
                     return self._stored(job, answer)
             except TransientError as last:
                 error = last
+        if error.answer is not None:
+            return self._stored(job, error.answer)  # paid for and the best there is: kept, flagged
         if self.stopping:
             return None  # not given up on: the next run tries it again
         return Failure(job.key, job.stage, job.variant, job.sample, error.kind, str(error)[:500], tally.attempts)

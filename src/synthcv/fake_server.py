@@ -40,6 +40,12 @@ from .plan import canonical_json
 from .tokens import TokenCounter
 
 LOOPBACK = "127.0.0.1"
+# Faults a server can inject, each with a share of the admitted requests (--faults "500=0.05,reset=0.02"):
+# error statuses; "reset" (connection dropped, no answer); "cut" (200 whose body stops half-way);
+# "hang" (never answers); "badjson" (200 that is not JSON); and answers that are whole but wanting:
+# "empty" / "null" content, "length" (truncated, finish_reason length), "filter" (content_filter, no text).
+FAULTS = ("429", "500", "502", "503", "504", "reset", "cut", "hang", "badjson", "empty", "null", "length", "filter")
+ANSWER_FAULTS = ("empty", "null", "length", "filter")
 DEFAULT_MAX_TOKENS = 1000
 
 
@@ -105,14 +111,17 @@ class Window:
 @dataclass
 class FakeServer:
     latency: float = 0.0
-    fail_rate: float = 0.0
+    fail_rate: float = 0.0  # shorthand for faults={"500": fail_rate}
+    faults: dict[str, float] = field(default_factory=dict)  # fault kind -> share of admitted requests
+    hang_seconds: float = 3600.0
+    faults_once: bool = False  # fault each distinct request at most once, so that a retry succeeds
     rpm: int | None = None
     tpm: int | None = None
     limit_window: float = 1.0
     ratelimit_headers: bool = True
     log_path: Path | None = None
     seed: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
+    statuses: Counter[int | str] = field(default_factory=Counter)
     first_request: float | None = None
     last_admitted: float | None = None  # when the last request within the limits arrived
     last_answer: float | None = None
@@ -122,9 +131,15 @@ class FakeServer:
     _requests: Window | None = None
     _tokens: Window | None = None
     _counters: dict[str, TokenCounter] = field(default_factory=dict)
+    _faulted: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._rng.seed(self.seed)
+        if self.fail_rate:
+            self.faults = {**self.faults, "500": self.faults.get("500", 0.0) + self.fail_rate}
+        unknown = set(self.faults) - set(FAULTS)
+        if unknown or sum(self.faults.values()) > 1:
+            raise ValueError(f"faults must be among {', '.join(FAULTS)} with shares adding up to at most 1")
         if self.rpm:
             self._requests = Window(self.rpm, self.limit_window)
         if self.tpm:
@@ -137,7 +152,8 @@ class FakeServer:
         app.router.add_get("/_stats", self.stats)
         return app
 
-    def _record(self, key: str, status: int) -> None:
+    def _record(self, key: str, status: int | str) -> None:
+        """Log what the client got: an HTTP status, or "reset" / "cut" / "hang" for answers it never had whole."""
         now = time.time()
         self.statuses[status] += 1
         self.last_answer = now
@@ -210,7 +226,7 @@ class FakeServer:
             self._tokens.level -= tokens
         return None
 
-    async def chat_completions(self, request: web.Request) -> web.Response:
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         if self.first_request is None:
             self.first_request = time.time()
         auth = request.headers.get("Authorization", "")
@@ -236,35 +252,76 @@ class FakeServer:
         self.last_admitted = time.time()
         if self.latency:
             await asyncio.sleep(self.latency)
-        if self.fail_rate and self._rng.random() < self.fail_rate:
-            self._record(key, 500)
-            return _error(500, "The server had an error while processing your request.", "server_error")
+        fault = self._draw_fault(key)
+        if fault is not None and fault not in ANSWER_FAULTS:
+            return await self._fail(request, key, fault)
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         stage, variant = guess_variant(prompt)
-        content = offline_answer(stage, variant, key)
-        self._record(key, 200)
-        completion_tokens = len(content.split())
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{key[:24]}",
-                "object": "chat.completion",
-                "created": 1_700_000_000,
-                "model": body.get("model"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": len(prompt.split()),
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": len(prompt.split()) + completion_tokens,
-                },
+        content: str | None = offline_answer(stage, variant, key)
+        assert content is not None
+        finish_reason = "stop"
+        if fault == "length":
+            content, finish_reason = content[: len(content) // 2], "length"
+        elif fault == "filter":
+            content, finish_reason = None, "content_filter"
+        elif fault == "empty":
+            content = ""
+        elif fault == "null":
+            content = None
+        # A truncated answer is an answer (200); the others carry no text a client can keep.
+        self._record(key, fault if fault in ("filter", "empty", "null") else 200)
+        completion_tokens = len((content or "").split())
+        payload = {
+            "id": f"chatcmpl-{key[:24]}",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": body.get("model"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
+            ],
+            "usage": {
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": completion_tokens,
+                "total_tokens": len(prompt.split()) + completion_tokens,
             },
-            headers=headers,
-        )
+        }
+        return web.json_response(payload, headers=headers)
+
+    def _draw_fault(self, key: str) -> str | None:
+        if not self.faults or (self.faults_once and key in self._faulted):
+            return None
+        draw = self._rng.random()
+        for fault, share in self.faults.items():
+            if draw < share:
+                self._faulted.add(key)
+                return fault
+            draw -= share
+        return None
+
+    async def _fail(self, request: web.Request, key: str, fault: str) -> web.StreamResponse:
+        """Answer with a fault that is not a well-formed answer."""
+        if fault.isdigit():
+            self._record(key, int(fault))
+            headers = {"retry-after": "1"} if fault == "503" else None
+            if fault == "429":  # a 429 that names no wait, as some servers send
+                return _error(429, "Too many requests.", "requests")
+            return _error(int(fault), "The server had an error while processing your request.", "server_error", headers)
+        self._record(key, fault)
+        if fault == "badjson":
+            return web.Response(status=200, text="<html>Bad gateway</html>", content_type="application/json")
+        if fault == "hang":
+            await asyncio.sleep(self.hang_seconds)
+            return _error(504, "hung", "server_error")
+        transport = request.transport
+        if fault == "cut":  # headers and half a body, then the connection closes
+            body = b'{"id": "chatcmpl-cut", "object": "chat.completion", "choices": [{"index": 0, "mess'
+            response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            response.content_length = len(body) * 2
+            await response.prepare(request)
+            await response.write(body)
+        if transport is not None:  # "reset": the connection drops before any answer
+            transport.abort()
+        return web.Response(status=500)  # never reaches the client
 
 
 async def serve(server: FakeServer, port: int, ready: TextIO | None = None) -> None:
@@ -281,11 +338,29 @@ async def serve(server: FakeServer, port: int, ready: TextIO | None = None) -> N
         await runner.cleanup()
 
 
+def _parse_faults(text: str) -> dict[str, float]:
+    faults = {}
+    for part in filter(None, text.split(",")):
+        kind, _, share = part.partition("=")
+        if kind.strip() not in FAULTS:
+            raise argparse.ArgumentTypeError(f"unknown fault {kind!r}; kinds: {', '.join(FAULTS)}")
+        faults[kind.strip()] = float(share)
+    return faults
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port; the URL is printed first")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 500")
+    parser.add_argument(
+        "--faults",
+        type=_parse_faults,
+        default={},
+        help=f"fault shares, e.g. 500=0.05,reset=0.02,cut=0.02,hang=0.01; kinds: {', '.join(FAULTS)}",
+    )
+    parser.add_argument("--hang-seconds", type=float, default=3600.0, help="how long a 'hang' fault hangs")
+    parser.add_argument("--faults-once", action="store_true", help="fault each distinct request at most once")
     parser.add_argument("--rpm", type=int, help="requests per minute allowed (429 past it)")
     parser.add_argument("--tpm", type=int, help="tokens per minute allowed: prompt + max_tokens (429 past it)")
     parser.add_argument("--limit-window", type=float, default=1.0, help="seconds' worth of budget a burst may use")
@@ -299,6 +374,9 @@ def main() -> None:
     server = FakeServer(
         latency=args.latency,
         fail_rate=args.fail_rate,
+        faults=args.faults,
+        hang_seconds=args.hang_seconds,
+        faults_once=args.faults_once,
         rpm=args.rpm,
         tpm=args.tpm,
         limit_window=args.limit_window,

@@ -160,8 +160,10 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def done_keys(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT key FROM answers")}
+    def done_keys(self, *, truncated: bool = True) -> set[str]:
+        """Keys answered in the cache; `truncated=False` leaves out answers cut at max_tokens (to re-ask)."""
+        query = "SELECT key FROM answers" + ("" if truncated else " WHERE finish_reason IS NOT 'length'")
+        return {row[0] for row in self._db.execute(query)}
 
     def failures(self) -> list[Failure]:
         rows = self._db.execute(
@@ -235,7 +237,14 @@ class AsyncWriter:
             await self._db.execute("BEGIN IMMEDIATE")
             if answers:
                 await self._db.executemany(
-                    "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    # The first answer stands (a re-insert changes nothing), except that a truncated one
+                    # gives way to a re-asked one (--retry-truncated).
+                    """INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (key) DO UPDATE SET content = excluded.content,
+                       finish_reason = excluded.finish_reason, model = excluded.model,
+                       prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+                       created_at = excluded.created_at
+                       WHERE answers.finish_reason IS 'length' AND excluded.finish_reason IS NOT 'length'""",
                     [
                         (
                             a.key,

@@ -52,12 +52,14 @@ class TransientError(Exception):
         *,
         limit_kind: LimitKind | None = None,
         limits: ServerLimits | None = None,
+        answer: Answer | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
         self.limit_kind = limit_kind
         self.limits = limits
+        self.answer = answer  # an answer worth keeping if no attempt does better (a truncated one)
 
     @property
     def rate_limited(self) -> bool:

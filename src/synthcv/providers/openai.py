@@ -117,7 +117,9 @@ def parse_completion(body: bytes, limits: ServerLimits | None = None) -> Answer:
     except (ValueError, KeyError, IndexError, TypeError):
         raise TransientError("unreadable", f"unreadable answer body: {body[:120]!r}") from None
     if not isinstance(content, str) or not content.strip():
-        raise TransientError("empty", f"answer has no text (finish_reason {choice.get('finish_reason')!r})")
+        finish_reason = choice.get("finish_reason")
+        kind = "content_filter" if finish_reason == "content_filter" else "empty"
+        raise TransientError(kind, f"answer has no text (finish_reason {finish_reason!r})")
     usage = data.get("usage") or {}
     return Answer(
         content=content,
