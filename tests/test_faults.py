@@ -17,6 +17,10 @@ from .conftest import RunningServer, start_server, stop_server
 KEY = "fake-secret-for-fault-tests-0123456789"
 
 
+def files_containing(root: Path, text: str) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file() and text.encode() in path.read_bytes()]
+
+
 @contextmanager
 def server(tmp_path: Path, *args: str) -> Iterator[RunningServer]:
     running = start_server(tmp_path, *args)
@@ -96,6 +100,7 @@ async def test_a_fault_that_never_ends_is_recorded_after_the_last_attempt(
         result = await run(tmp_path, fake.url, monkeypatch, size=1, max_attempts=2)
     assert result.missing == 1
     assert {(f.error, f.attempts) for f in result.failures} == {("500", 2)}
+    assert all(KEY not in f.message for f in result.failures)
     assert "2 requests failed after retries: 500" in str(result.incomplete_error())
 
 
@@ -111,3 +116,5 @@ async def test_a_mix_of_faults_completes_without_buying_any_answer_twice(
     assert result.missing == 0
     assert sum(answered.values()) == len(answered) == 400
     assert {"500", "reset", "cut", "hang"} <= statuses
+    # The key reached no file: cache, its WAL and lock, failure messages, the server's log.
+    assert files_containing(tmp_path, KEY) == []

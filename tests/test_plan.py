@@ -40,6 +40,22 @@ def test_a_larger_run_plans_a_superset(size: int, high: float, male: float) -> N
     assert {j.key for j in iter_jobs(small)} <= {j.key for j in iter_jobs(large)}
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.integers(1, 200),
+    concurrency=st.integers(1, 5000),
+    rpm=st.none() | st.integers(1, 10**6),
+    tpm=st.none() | st.integers(2000, 10**9),
+    attempts=st.integers(1, 20),
+)
+def test_property_same_request_settings_same_keys_whatever_the_run_settings(
+    size: int, concurrency: int, rpm: int | None, tpm: int | None, attempts: int
+) -> None:
+    plain = [j.key for j in iter_jobs(RunConfig(size=size))]
+    tuned = RunConfig(size=size, concurrency=concurrency, rpm=rpm, tpm=tpm, max_attempts=attempts, timeout=3)
+    assert [j.key for j in iter_jobs(tuned)] == plain == [j.key for j in iter_jobs(RunConfig(size=size))]
+
+
 def test_key_is_the_hash_of_the_canonical_request() -> None:
     config = RunConfig(size=4)
     job = next(iter_jobs(config))

@@ -82,3 +82,19 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_missing_cache_for_read_only_commands(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="nothing generated yet"):
         open_store(tmp_path / "absent.sqlite", create=False)
+
+
+async def test_only_a_truncated_answer_gives_way_to_a_later_one(tmp_path: Path) -> None:
+    def cut(key: str, content: str) -> StoredAnswer:
+        return StoredAnswer(key, "cv", "high", 0, content, "length", "m", 10, 1000)
+
+    with open_store(tmp_path / "c.sqlite") as store:
+        async with store.writer() as writer:
+            await writer.write([cut("k1", "half"), answer("k2", "whole")], [])
+            assert store.done_keys(truncated=False) == {"k2"}  # what --retry-truncated asks again
+            await writer.write([cut("k1", "half again"), cut("k2", "cut later")], [])
+            await writer.write([answer("k1", "whole at last")], [])
+            await writer.write([answer("k1", "yet another")], [])
+        frame = store.answers(["k1", "k2"]).sort("key")
+    assert frame["content"].to_list() == ["whole at last", "whole"]
+    assert frame["finish_reason"].to_list() == ["stop", "stop"]

@@ -13,6 +13,7 @@ import anyio
 import polars as pl
 
 from .assemble import fill, skeleton
+from .cache_lock import hold_cache
 from .config import RunConfig, build_config
 from .engine import Engine, EngineSettings
 from .errors import Interrupted, RunIncomplete, SynthcvError
@@ -172,7 +173,7 @@ async def generate(
     for stage, count in planned_counts(config).items():
         stats.stages[stage].expected = count
     try:
-        with open_store(config.cache_path) as store:
+        with hold_cache(config.cache_path), open_store(config.cache_path) as store:
             done = store.done_keys(truncated=not config.retry_truncated)
             settings = EngineSettings(
                 concurrency=config.concurrency,

@@ -7,6 +7,8 @@ and after the network stage); writes during a run go through `AsyncWriter`, one 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -210,6 +212,9 @@ class AsyncWriter:
         self.stats = WriteStats()
         self._db: aiosqlite.Connection | None = None
         self._failures_recorded = True  # until the cache says otherwise
+        # Crash tests: SYNTHCV_KILL_IN_COMMIT=N kills the process (SIGKILL) inside the N-th batch's
+        # transaction, after its rows are written and before COMMIT, a moment no outside timing can hit.
+        self._kill_in_commit = int(os.environ.get("SYNTHCV_KILL_IN_COMMIT", "0") or 0)
 
     async def __aenter__(self) -> AsyncWriter:
         try:
@@ -227,6 +232,10 @@ class AsyncWriter:
     ) -> None:
         if self._db is not None:
             await self._db.close()
+
+    def _crash_if_asked(self) -> None:
+        if self._kill_in_commit and self.stats.batches + 1 == self._kill_in_commit:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def write(self, answers: Sequence[StoredAnswer], failures: Sequence[Failure]) -> None:
         """Store a batch in one transaction: answers replace any failure recorded for their key."""
@@ -271,6 +280,7 @@ class AsyncWriter:
                        attempts = failures.attempts + excluded.attempts, updated_at = excluded.updated_at""",
                     [(f.key, f.stage, f.variant, f.sample, f.error, f.message, f.attempts, now) for f in failures],
                 )
+            self._crash_if_asked()
             await self._db.execute("COMMIT")
         except sqlite3.Error as error:
             with contextlib.suppress(sqlite3.Error):
