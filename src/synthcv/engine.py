@@ -2,8 +2,8 @@
 
 producer --jobs--> N workers (rate limits -> provider, retried) --results--> writer (batched commits)
 
-Memory is bounded by what is in flight: jobs are planned lazily, the streams hold at most
-`concurrency` items each, and the writer keeps one batch.
+Memory is bounded by what is in flight: jobs are planned lazily, the jobs stream holds at most
+`concurrency` jobs, the results stream a few batches, and the writer one batch.
 
 Stopping (Ctrl-C, a fatal API error): the producer stops, workers waiting for a rate-limit slot or a
 retry back-off give up at once, requests already sent get `grace_seconds` to answer, and the writer
