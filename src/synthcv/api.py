@@ -199,6 +199,7 @@ async def generate(
                     f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume"
                 )
             del done  # the keys are read again, with this run's answers, for assembly
+            await provider.aclose()  # no need to hold a connection per worker through the export
             dataset = prepare(store, config, names)
             missing = dataset.missing
             failures = store.failures() if missing else []

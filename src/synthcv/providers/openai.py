@@ -216,5 +216,6 @@ class OpenAIProvider:
         return FatalApiError(f"the server refused the request ({status}): {message}")
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
