@@ -15,7 +15,8 @@ limit over shorter spans.
 Every request is logged (one JSON line: body hash, status, time) so tests can count what a run really
 asked for; `GET /_stats` gives counts by status and the time of the first and last request.
 Some behaviour is triggered on purpose: API key "invalid" -> 401; model "unknown-model" -> 404;
-`--fail-rate` answers that share of requests with 500.
+`--faults 500=0.05,reset=0.02,cut=0.02,hang=0.01` injects faults into that share of admitted requests
+(see FAULTS below); `--fail-rate X` is short for `--faults 500=X`.
 """
 
 from __future__ import annotations
