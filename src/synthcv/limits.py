@@ -42,6 +42,7 @@ ACCEPTED_WINDOW_SECONDS = 2.0  # time constant of the accepted-rate estimate
 FIRST_COOLDOWN_SECONDS = 0.5  # pool pause after a 429 that names no wait; doubles while 429s keep coming
 MAX_COOLDOWN_SECONDS = 60.0
 MIN_PACE_PER_MINUTE = 1.0
+DISPATCH_SECONDS = 0.025  # the dispatcher's shortest sleep; well inside BURST_SECONDS
 
 # Only differences of this clock are used (to sleep for), so any monotonic clock will do; anyio's
 # current_time() costs a backend lookup per call, on the hot path of every request.
@@ -242,7 +243,10 @@ class Throttle:
             now = _clock()
             ready_at = self._ready_at(head.tokens, now)
             if ready_at > now:
-                await anyio.sleep(ready_at - now)
+                # Sleep at least a few milliseconds, then release every request that fits by then (the
+                # burst allowance holds them): requests leave, and answers return, in small groups, so
+                # the event loop wakes once per group rather than once per request.
+                await anyio.sleep(max(ready_at - now, DISPATCH_SECONDS))
                 continue
             self._waiters.popleft()
             self._take(head.tokens, now)
