@@ -55,7 +55,7 @@ def test_status_and_export_work_from_the_cache_alone(tmp_path: Path) -> None:
     invoke("run", "--provider", "offline", "--size", "10", "--out", str(tmp_path), "-q")
     code, stdout, _ = invoke("status", "--provider", "offline", "--size", "14", "--out", str(tmp_path))
     assert code == 0
-    assert "cv: planned 14  done 10  failed 0  remaining 4" in stdout
+    assert "cv: planned 14  done 10 (truncated 0)  failed 0  remaining 4" in stdout
     code, _, stderr = invoke("export", "--provider", "offline", "--size", "14", "--out", str(tmp_path))
     assert code == 1
     assert "lack an answer" in stderr

@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from synthcv.api import RunResult, generate
+from synthcv.cli import cli
 from synthcv.config import RunConfig
 from synthcv.store import open_store
 
@@ -78,6 +80,9 @@ async def test_truncated_answers_are_kept_and_flagged(tmp_path: Path, monkeypatc
     with open_store(tmp_path / "out" / "synthcv-cache.sqlite") as store:
         reasons = store.answers(store.done_keys())["finish_reason"].to_list()
     assert reasons == ["length"] * 10
+    status = CliRunner().invoke(cli, ["status", "--size", "5", "--out", str(tmp_path / "out")])
+    assert "cv: planned 5  done 5 (truncated 5)" in status.output
+    assert "--retry-truncated" in status.output
 
 
 async def test_retry_truncated_re_asks_them_cached_ones_included(

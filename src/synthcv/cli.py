@@ -159,6 +159,7 @@ def status(config_file: Path | None, **flags: Any) -> None:
     config = _resolve(config_file, flags)
     with open_store(config.cache_path, create=False) as store:
         done = store.done_keys()
+        truncated = done - store.done_keys(truncated=False)
         failed = {f.key: f for f in store.failures()}
     rows = layout(config)
     keys = {"cv": set(rows["cv_key"].to_list()), "clue": set(rows["clue_key"].to_list())}
@@ -166,10 +167,13 @@ def status(config_file: Path | None, **flags: Any) -> None:
     for stage, planned in planned_counts(config).items():
         stage_done = len(keys[stage] & done)
         stage_failed = len((keys[stage] - done) & failed.keys())
+        stage_truncated = len(keys[stage] & truncated)
         click.echo(
-            f"{stage:>5}: planned {planned:,}  done {stage_done:,}  failed {stage_failed:,}  "
-            f"remaining {planned - stage_done:,}"
+            f"{stage:>5}: planned {planned:,}  done {stage_done:,} (truncated {stage_truncated:,})  "
+            f"failed {stage_failed:,}  remaining {planned - stage_done:,}"
         )
+    if truncated:
+        click.echo("truncated answers (cut at max_tokens) are kept; `synthcv run --retry-truncated` asks them again")
     shown = [f for key, f in failed.items() if key not in done and any(key in k for k in keys.values())]
     for failure in shown[:20]:
         click.echo(
