@@ -35,7 +35,7 @@ CHUNK_ROWS = 512  # rows assembled at a time when streaming the dataset to its f
 class Dataset:
     """The dataset as the cache holds it: every planned CV's labels, and which have both answers.
 
-    The texts stay in the cache until `chunks()` streams them, a few thousand rows at a time.
+    The texts stay in the cache until `chunks()` streams them, CHUNK_ROWS at a time.
     """
 
     config: RunConfig
@@ -174,7 +174,9 @@ async def generate(
         stats.stages[stage].expected = count
     try:
         with hold_cache(config.cache_path), open_store(config.cache_path) as store:
-            done = store.done_keys(truncated=not config.retry_truncated)
+            done = store.done_keys()
+            if config.retry_truncated:
+                done -= store.truncated_keys()
             settings = EngineSettings(
                 concurrency=config.concurrency,
                 max_attempts=config.max_attempts,

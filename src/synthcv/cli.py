@@ -159,7 +159,7 @@ def status(config_file: Path | None, **flags: Any) -> None:
     config = _resolve(config_file, flags)
     with open_store(config.cache_path, create=False) as store:
         done = store.done_keys()
-        truncated = done - store.done_keys(truncated=False)
+        truncated = store.truncated_keys()
         failed = {f.key: f for f in store.failures()}
     rows = layout(config)
     keys = {"cv": set(rows["cv_key"].to_list()), "clue": set(rows["clue_key"].to_list())}

@@ -159,7 +159,6 @@ class Throttle:
         self.closed = False
         self.pauses = 0
         self.cuts = 0
-        self.last_limits: ServerLimits | None = None
         self._started: float | None = None
         self._stopped_sending = 0.0
         self._cooldown = FIRST_COOLDOWN_SECONDS
@@ -265,7 +264,6 @@ class Throttle:
 
     def _learn(self, limits: ServerLimits, now: float) -> bool:
         """Take the server's limits; True when they changed the pace."""
-        self.last_limits = limits
         changed = False
         for budget, limit in ((self.requests, limits.limit_requests), (self.tokens, limits.limit_tokens)):
             if limit and limit != budget.learned:

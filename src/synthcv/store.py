@@ -162,10 +162,12 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def done_keys(self, *, truncated: bool = True) -> set[str]:
-        """Keys answered in the cache; `truncated=False` leaves out answers cut at max_tokens (to re-ask)."""
-        query = "SELECT key FROM answers" + ("" if truncated else " WHERE finish_reason IS NOT 'length'")
-        return {row[0] for row in self._db.execute(query)}
+    def done_keys(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT key FROM answers")}
+
+    def truncated_keys(self) -> set[str]:
+        """Keys whose answer was cut at max_tokens: kept, but asked again with --retry-truncated."""
+        return {row[0] for row in self._db.execute("SELECT key FROM answers WHERE finish_reason IS 'length'")}
 
     def failures(self) -> list[Failure]:
         rows = self._db.execute(
@@ -201,7 +203,7 @@ class WriteStats:
     largest_batch: int = 0
     commit_seconds: float = 0.0
     longest_commit_seconds: float = 0.0
-    most_waiting: int = 0  # results queued for the writer after a commit: near `concurrency` means it lags
+    most_waiting: int = 0  # results queued for the writer after a commit: near the stream's room means it lags
 
 
 class AsyncWriter:
