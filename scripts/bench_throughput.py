@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthcv.fake_server import spawn
+
 BENCH_KEY = "bench-key"
 
 
@@ -37,71 +40,60 @@ BENCH_KEY = "bench-key"
 class Scenario:
     name: str
     what: str
-    requests: int
-    concurrency: int
-    latency: float
-    server_args: tuple[str, ...] = ()
-    synthcv_args: tuple[str, ...] = ()
+    requests: int = 20_000
+    concurrency: int = 1000
+    latency: float = 1.0
     limit: tuple[str, int] | None = None  # ("requests" | "tokens", per minute) the server enforces
-    bare: bool = True
+    headers: bool = True  # the server announces its limits (x-ratelimit-*, retry-after)
+    synthcv_args: tuple[str, ...] = ()
+    bare: bool = True  # run the bare client too
+
+    @property
+    def server_args(self) -> tuple[str, ...]:
+        if self.limit is None:
+            return ()
+        kind, per_minute = self.limit
+        flag = "--rpm" if kind == "requests" else "--tpm"
+        return (flag, str(per_minute)) if self.headers else (flag, str(per_minute), "--no-ratelimit-headers")
 
 
 RPM = 30_000  # a gpt-4o-mini account's requests/min at a high tier: 500/s
 TPM = 24_000_000  # 400,000 tokens/s: about 340 requests/s at ~1,170 tokens each
 
 SCENARIOS = [
-    Scenario("raw-1000", "no limits, 1,000 in flight, 1 s per answer", 10_000, 1000, 1.0),
-    Scenario("raw-2000", "no limits, 2,000 in flight, 2 s per answer", 10_000, 2000, 2.0),
+    Scenario("raw-1000", "no limits, 1,000 in flight, 1 s per answer", requests=10_000),
+    Scenario("raw-2000", "no limits, 2,000 in flight, 2 s per answer", requests=10_000, concurrency=2000, latency=2.0),
     Scenario(
         "rpm",
         f"server enforces {RPM:,} rpm; --rpm {RPM}",
-        20_000,
-        1000,
-        1.0,
-        ("--rpm", str(RPM)),
-        ("--rpm", str(RPM)),
-        ("requests", RPM),
+        limit=("requests", RPM),
+        synthcv_args=("--rpm", str(RPM)),
     ),
     Scenario(
         "tpm",
         f"server enforces {TPM:,} tpm; --tpm {TPM}",
-        14_000,
-        1000,
-        1.0,
-        ("--tpm", str(TPM)),
-        ("--tpm", str(TPM)),
-        ("tokens", TPM),
+        requests=14_000,
+        limit=("tokens", TPM),
+        synthcv_args=("--tpm", str(TPM)),
     ),
     Scenario(
         "learn-headers",
         f"server enforces {RPM:,} rpm and says so in headers; no limits given",
-        20_000,
-        1000,
-        1.0,
-        ("--rpm", str(RPM)),
-        (),
-        ("requests", RPM),
+        limit=("requests", RPM),
         bare=False,
     ),
     Scenario(
         "learn-429s",
         f"server enforces {RPM:,} rpm, sends no headers and no retry-after; no limits given",
-        20_000,
-        1000,
-        1.0,
-        ("--rpm", str(RPM), "--no-ratelimit-headers"),
-        (),
-        ("requests", RPM),
+        limit=("requests", RPM),
+        headers=False,
     ),
     Scenario(
         "stated-too-high",
         f"server enforces {RPM:,} rpm, no headers; --rpm {2 * RPM}",
-        20_000,
-        1000,
-        1.0,
-        ("--rpm", str(RPM), "--no-ratelimit-headers"),
-        ("--rpm", str(2 * RPM)),
-        ("requests", RPM),
+        limit=("requests", RPM),
+        headers=False,
+        synthcv_args=("--rpm", str(2 * RPM)),
         bare=False,
     ),
 ]
@@ -121,13 +113,10 @@ class Measured:
 
 
 def start_server(args: tuple[str, ...], latency: float) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "synthcv.fake_server", "--port", "0", "--latency", str(latency), *args]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert server.stdout is not None
-    url = server.stdout.readline().strip()
-    if not url.startswith("http://127.0.0.1:"):
-        raise SystemExit(f"the fake server did not start: {url!r}")
-    return server, url
+    try:
+        return spawn("--latency", str(latency), *args)
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from None
 
 
 def server_stats(url: str) -> dict[str, Any]:
@@ -279,7 +268,7 @@ def main() -> None:
         return
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     if args.quick:
-        chosen = [Scenario(**{**s.__dict__, "requests": s.requests // 5}) for s in chosen]
+        chosen = [dataclasses.replace(s, requests=s.requests // 5) for s in chosen]
     results: list[Measured] = []
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)

@@ -11,7 +11,6 @@ that failed for good, and answers the server gave twice for the same prompt (bou
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from synthcv.fake_server import read_log, spawn
 
 ACCEPTANCE_MIX = "500=0.05,reset=0.02,cut=0.02,hang=0.01"
 
@@ -33,15 +34,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         log, out = Path(scratch) / "server.jsonl", Path(scratch) / "out"
-        server_command = [sys.executable, "-m", "synthcv.fake_server", "--latency", str(args.latency)]
-        server_command += ["--log", str(log), "--faults", args.faults, "--hang-seconds", "600"]
-        server = subprocess.Popen(
-            server_command,
-            stdout=subprocess.PIPE,
-            text=True,
+        server, url = spawn(
+            "--latency", str(args.latency), "--log", str(log), "--faults", args.faults, "--hang-seconds", "600"
         )
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
         command = [sys.executable, "-m", "synthcv", "run", "--base-url", url, "--size", str(args.size)]
         command += ["--out", str(out), "--concurrency", str(args.concurrency), "--timeout", str(args.timeout), "-q"]
         started = time.monotonic()
@@ -53,7 +48,7 @@ def main() -> None:
             server.terminate()
             server.wait()
         wall = time.monotonic() - started
-        entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        entries = read_log(log)
     outcomes = Counter(str(e["status"]) for e in entries)
     answered = Counter(e["key"] for e in entries if e["status"] == 200)
     print(f"planned requests:        {2 * args.size:,}")

@@ -11,7 +11,6 @@ end, and prints the server's counts: requests per run, distinct requests, and an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -21,12 +20,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from synthcv.fake_server import read_log, spawn
+
 
 def answered(log: Path) -> list[str]:
-    if not log.exists():
-        return []
-    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [e["key"] for e in entries if e["status"] == 200]
+    return [e["key"] for e in read_log(log) if e["status"] == 200]
 
 
 def main() -> None:
@@ -39,13 +37,7 @@ def main() -> None:
     planned = 2 * args.size
     with tempfile.TemporaryDirectory() as scratch:
         log, out = Path(scratch) / "server.jsonl", Path(scratch) / "out"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "synthcv.fake_server", "--latency", str(args.latency), "--log", str(log)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
+        server, url = spawn("--latency", str(args.latency), "--log", str(log))
         env = {**os.environ, "OPENAI_API_KEY": "sk-fake"}
         command = [
             sys.executable,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from synthcv.fake_server import read_log, spawn
 
 SHARED_NAMES = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference-names"
 
@@ -23,9 +23,7 @@ class RunningServer:
     process: subprocess.Popen[str]
 
     def entries(self) -> list[dict[str, object]]:
-        if not self.log_path.exists():
-            return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+        return read_log(self.log_path)
 
     def answered(self) -> Counter[str]:
         """How many times each request (by body hash) was answered 200."""
@@ -34,14 +32,7 @@ class RunningServer:
 
 def start_server(tmp_path: Path, *args: str) -> RunningServer:
     log_path = tmp_path / "server.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "synthcv.fake_server", "--port", "0", "--log", str(log_path), *args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:"), f"fake server did not start: {url!r}"
+    process, url = spawn("--log", str(log_path), *args)
     return RunningServer(url, log_path, process)
 
 

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import random
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -323,6 +324,29 @@ class FakeServer:
         if transport is not None:  # "reset": the connection drops before any answer
             transport.abort()
         return web.Response(status=500)  # never reaches the client
+
+
+def spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start the server in its own process on a free loopback port, with these command-line `args`.
+
+    Returns the process and its base URL (the first line it prints); stop it with `terminate()`.
+    """
+    command = [sys.executable, "-m", "synthcv.fake_server", "--port", "0", *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    if not url.startswith(f"http://{LOOPBACK}:"):
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"the fake server did not start: {url!r}")
+    return process, url
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The entries a server started with `--log path` has written so far."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 async def serve(server: FakeServer, port: int, ready: TextIO | None = None) -> None:
