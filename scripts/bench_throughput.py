@@ -26,12 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from synthcv.fake_server import spawn
+from synthcv.fake_server import read_stats, spawn
 
 BENCH_KEY = "bench-key"
 
@@ -119,12 +117,6 @@ def start_server(args: tuple[str, ...], latency: float) -> tuple[subprocess.Pope
         raise SystemExit(str(error)) from None
 
 
-def server_stats(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/_stats") as response:
-        stats: dict[str, Any] = json.load(response)
-    return stats
-
-
 def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(CPU seconds, peak RSS in MB, stdout) of a child process, from wait4()."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -163,7 +155,7 @@ def measure(scenario: Scenario, client: str, scratch: Path) -> Measured:
         else:
             command = [sys.executable, __file__, "--bare", url, str(scenario.requests), str(scenario.concurrency)]
         cpu, peak, stdout = run_child(command, env)
-        stats = server_stats(url)
+        stats = read_stats(url)
     finally:
         server.terminate()
         server.wait()

@@ -3,7 +3,6 @@ two runs on one cache, a disk that fills up. The cache must always open and the 
 
 from __future__ import annotations
 
-import json
 import random
 import resource
 import signal
@@ -11,10 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import synthcv
+from synthcv.fake_server import read_stats
 from synthcv.plan import iter_jobs
 from synthcv.store import open_store
 
@@ -27,12 +26,8 @@ BATCH_WINDOW_ANSWERS = 60  # at most this many answers arrive in one uncommitted
 
 def wait_until_sent(server: RunningServer, timeout: float = 30) -> None:
     """Until the server has received a request (its log only records answers)."""
-    stats_url = server.url.removesuffix("/v1") + "/_stats"
     deadline = time.monotonic() + timeout
-    while True:
-        with urllib.request.urlopen(stats_url) as response:
-            if json.load(response)["first_request"] is not None:
-                return
+    while read_stats(server.url)["first_request"] is None:
         assert time.monotonic() < deadline, "no request reached the server"
         time.sleep(0.05)
 

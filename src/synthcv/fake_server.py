@@ -30,6 +30,7 @@ import random
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,6 +341,13 @@ def spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
         process.wait()
         raise RuntimeError(f"the fake server did not start: {url!r}")
     return process, url
+
+
+def read_stats(url: str) -> dict[str, Any]:
+    """`GET /_stats` of a running server, given its base URL (the one `spawn` returns)."""
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/_stats") as response:
+        stats: dict[str, Any] = json.load(response)
+    return stats
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
