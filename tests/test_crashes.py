@@ -66,6 +66,8 @@ def test_kill_9_at_random_moments_and_inside_a_commit(slow_server: RunningServer
             slow_server.url,
             "--size",
             "300",
+            "--concurrency",
+            str(CONCURRENCY),  # the bound below assumes it: the default 100 in flight could all be lost
             "--out",
             str(tmp_path),
         ],
