@@ -16,16 +16,20 @@ from .assemble import fill, skeleton
 from .cache_lock import hold_cache
 from .config import RunConfig, build_config
 from .engine import Engine, EngineSettings
-from .errors import Interrupted, RunIncomplete, SynthcvError
+from .errors import BudgetReached, ConfigError, Interrupted, RunIncomplete, SynthcvError
+from .estimate import counter_for, estimate, pricing_for
 from .export import check_writable, export
 from .limits import Throttle
 from .names import NameLists, load_names
 from .plan import iter_jobs, layout, planned_counts
+from .pricing import format_usd
 from .progress import Display
 from .prompts import QUALITIES, SEXES
 from .providers import make_provider
+from .spend import Spend
 from .stats import RunStats
 from .store import Failure, Store, open_store
+from .tally import DatasetTally
 from .tokens import TokenCounter
 
 CHUNK_ROWS = 512  # rows assembled at a time when streaming the dataset to its files
@@ -80,6 +84,7 @@ class RunResult:
     written: list[Path] = field(default_factory=list)
     missing: int = 0  # planned CVs without both answers
     failures: list[Failure] = field(default_factory=list)
+    tally: DatasetTally | None = None  # counted while exporting
 
     def incomplete_error(self) -> RunIncomplete | None:
         """The error to raise when CVs still lack answers, naming how many requests failed and why."""
@@ -164,16 +169,23 @@ async def generate(
     names = load_names(config.names_men, config.names_women)
     if export_files:
         check_writable(config.out)
-    counter = TokenCounter(config.model, use_tiktoken=config.provider == "openai")
+    counter = counter_for(config)
     if config.tpm and counter.note:
         display.notice(f"note: {counter.note}")
+    pricing = pricing_for(config)
+    if config.budget is not None and not pricing.known:
+        raise ConfigError(f"--budget needs a price: {pricing.describe()}")
     throttle = _throttle(config, counter)
     provider = make_provider(config)
-    stats = RunStats()
+    spend = Spend(pricing, budget=config.budget)
+    stats = RunStats(spend=spend)
     for stage, count in planned_counts(config).items():
         stats.stages[stage].expected = count
     try:
         with hold_cache(config.cache_path), open_store(config.cache_path) as store:
+            forecast = estimate(config, store)
+            spend.cached_usd = forecast.paid() or 0.0
+            spend.estimated_per_request = {stage: forecast.per_request(stage) for stage in forecast.stages}
             done = store.done_keys()
             if config.retry_truncated:
                 done -= store.truncated_keys()
@@ -196,6 +208,13 @@ async def generate(
                 raise known from None
             if engine.fatal is not None:
                 raise engine.fatal
+            if engine.budget_reached:
+                raise BudgetReached(
+                    f"budget reached: this dataset has cost {format_usd(spend.total)} of the "
+                    f"{format_usd(config.budget)} budget ({format_usd(spend.usd)} in this run, "
+                    f"{stats.stored:,} new answers stored); "
+                    "run again with a higher --budget to continue"
+                )
             if engine.stopping:
                 raise Interrupted(
                     f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume"
@@ -205,11 +224,12 @@ async def generate(
             dataset = prepare(store, config, names)
             missing = dataset.missing
             failures = store.failures() if missing else []
-            written = export(dataset.chunks(), config.out, config.formats) if export_files and not missing else []
+            tally = DatasetTally() if export_files and not missing else None
+            written = export(tally.watch(dataset.chunks()), config.out, config.formats) if tally is not None else []
             frame = dataset.frame() if keep_frame else None
     finally:
         await provider.aclose()
-    return RunResult(dataset.complete, stats, frame, written, missing, failures)
+    return RunResult(dataset.complete, stats, frame, written, missing, failures, tally)
 
 
 async def arun(config: RunConfig | None = None, *, export: bool = False, **overrides: Any) -> pl.DataFrame:

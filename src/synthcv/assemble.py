@@ -12,9 +12,20 @@ import polars as pl
 from .config import RACES, RunConfig
 from .errors import RunIncomplete
 from .names import NameLists
+from .validate import flag_columns
 
 COLUMNS = ["cv", "quality", "sex", "clue", "cv_with_clue", "callback", "race", "name"]
-EXTRA_COLUMNS = ["id", "cv_sample", "clue_sample", "model", "cv_finish_reason", "clue_finish_reason"]
+EXTRA_COLUMNS = [
+    "id",
+    "cv_sample",
+    "clue_sample",
+    "model",
+    "cv_finish_reason",
+    "clue_finish_reason",
+    "flags",
+    "cv_redraw",
+    "clue_redraw",
+]
 
 
 # Exactly the characters Python's str.strip() removes, so the polars clean-up equals the notebook's.
@@ -61,7 +72,9 @@ def skeleton(config: RunConfig, rows: pl.DataFrame, names: NameLists) -> pl.Data
     an answer does not shift the others.
     """
     frame = pl.concat([rows.with_row_index("id"), _draws(config, rows, names)], how="horizontal")
-    return frame.with_columns(pl.col("id").cast(pl.Int64))
+    return frame.with_columns(
+        pl.col("id").cast(pl.Int64), pl.lit(0, pl.Int64).alias("cv_redraw"), pl.lit(0, pl.Int64).alias("clue_redraw")
+    )
 
 
 def fill(config: RunConfig, rows: pl.DataFrame, answers: pl.DataFrame) -> pl.DataFrame:
@@ -87,9 +100,11 @@ def fill(config: RunConfig, rows: pl.DataFrame, answers: pl.DataFrame) -> pl.Dat
         .sort("id")
     )
     marker = pl.when(pl.col("sex") == "woman").then(pl.lit(config.explicit_marker)).otherwise(pl.lit(""))
+    frame = frame.with_columns(clean_expr("cv_raw").alias("cv_clean"), clean_expr("clue_raw").alias("clue_clean"))
+    frame = flag_columns(frame, config.min_cv_chars)
     frame = frame.with_columns(
-        clean_expr("cv_raw").alias("cv_with_clue"),
-        (clean_expr("clue_raw") + marker).alias("clue"),
+        pl.col("cv_clean").alias("cv_with_clue"),
+        (pl.col("clue_clean") + marker).alias("clue"),
     ).with_columns((pl.col("cv_with_clue") + "\n\n" + pl.col("clue")).alias("cv_with_clue"))
     return frame.with_columns(
         pl.col("cv_with_clue").str.replace_all("{NAME}", pl.col("name"), literal=True).alias("cv"),

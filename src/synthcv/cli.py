@@ -14,11 +14,13 @@ import click
 from .api import generate, prepare
 from .config import RunConfig, load_config
 from .errors import RunIncomplete, SynthcvError
+from .estimate import estimate
 from .export import export
 from .plan import layout, planned_counts
 from .progress import Display
 from .store import open_store
 from .summary import describe
+from .tally import DatasetTally
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +51,20 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
         bool,
         "Re-ask answers cut at max_tokens, cached ones too, up to max_attempts; if every try is cut, one is kept "
         "[default: keep them, flagged in *_finish_reason].",
+    ),
+    (
+        "--budget",
+        "budget",
+        click.FloatRange(min=0, min_open=True),
+        "US dollars the dataset may cost in all, cached answers included; no request is sent that could "
+        "take it past [default: no budget].",
+    ),
+    (
+        "--regenerate-flagged",
+        "regenerate_flagged",
+        bool,
+        "Ask flagged CVs and clues again as new samples, up to max_regenerations (default 2) times each; the "
+        "old answers stay cached [default: keep them, flagged].",
     ),
     (
         "--cache",
@@ -134,13 +150,13 @@ def run(config_file: Path | None, quiet: bool, plain: bool, **flags: Any) -> Non
       synthcv run --config data/configs/workshop.toml
 
     Interrupt it at any time (Ctrl-C, or a kill) and run the same command again: answers already in the
-    cache are never requested twice. Exit codes: 0 done, 1 some answers still missing, 2 bad input, 130
-    interrupted.
+    cache are never requested twice. Exit codes: 0 done, 1 some answers still missing, 2 bad input, 3 budget
+    reached, 130 interrupted.
     """
     config = _resolve(config_file, flags)
     display = Display("quiet" if quiet else "plain" if plain else "auto")
     result = anyio.run(lambda: generate(config, display=display, handle_signals=True))
-    click.echo(describe(result.labels, config, result.stats, result.written))
+    click.echo(describe(result.labels, config, result.stats, result.written, result.tally))
     error = result.incomplete_error()
     if error is not None:
         raise error
@@ -184,6 +200,26 @@ def status(config_file: Path | None, **flags: Any) -> None:
         click.echo(f"... and {len(shown) - 20} more failures")
 
 
+@cli.command(name="estimate")
+@settings_options
+@handle_errors
+def estimate_command(config_file: Path | None, **flags: Any) -> None:
+    """What the run will cost: requests per stage, cached, to do, tokens, dollars online and batch.
+
+    \b
+    Example:
+      synthcv estimate --size 20000
+      synthcv estimate --config data/configs/workshop.toml
+    """
+    config = _resolve(config_file, flags)
+    if config.cache_path.exists():
+        with open_store(config.cache_path, create=False) as store:
+            forecast = estimate(config, store)
+    else:
+        forecast = estimate(config, None)
+    click.echo(forecast.render())
+
+
 @cli.command(name="export")
 @settings_options
 @click.option("--allow-incomplete", is_flag=True, help="Export the CVs that have answers; report the rest.")
@@ -204,8 +240,9 @@ def export_command(config_file: Path | None, allow_incomplete: bool, **flags: An
                 f"{missing} of {dataset.planned.height} CVs lack an answer in the cache; run `synthcv run` again "
                 "to fetch them, or pass --allow-incomplete"
             )
-        written = export(dataset.chunks(), config.out, config.formats)
-    click.echo(describe(dataset.complete, config, None, written))
+        tally = DatasetTally()
+        written = export(tally.watch(dataset.chunks()), config.out, config.formats)
+    click.echo(describe(dataset.complete, config, None, written, tally))
     if missing:
         click.echo(f"warning: {missing} CVs lack an answer and were left out", err=True)
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .pricing import ModelPrice
 from .prompts import Prompts
 
 RACES: tuple[str, ...] = ("White", "Black", "Asian", "Hispanic")
@@ -80,6 +81,19 @@ class RunConfig(BaseModel):
     retry_truncated: bool = Field(
         False, description="re-ask answers cut at max_tokens (finish_reason length) instead of keeping them"
     )
+    budget: float | None = Field(
+        None, gt=0, description="US dollars the dataset may cost in all; no request is sent that could exceed it"
+    )
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="USD per million tokens by model, over synthcv's price table"
+    )
+
+    # What counts as a bad answer, and what to do about it
+    min_cv_chars: int = Field(200, ge=0, description="a CV shorter than this (cleaned) is flagged cv_short")
+    regenerate_flagged: bool = Field(
+        False, description="re-ask flagged CVs and clues as new samples (the old answers stay in the cache)"
+    )
+    max_regenerations: int = Field(2, ge=1, le=20, description="new samples asked at most per flagged answer")
 
     # Where things go
     out: Path = Field(Path("data/output"), description="directory for the exports")

@@ -28,6 +28,7 @@ from .errors import SynthcvError
 from .limits import Throttle, ThrottleClosed
 from .plan import Job
 from .providers import Answer, Provider, TransientError
+from .spend import Spend
 from .stats import RunStats
 from .store import AsyncWriter, Failure, StoredAnswer
 from .tokens import TokenCounter
@@ -106,9 +107,12 @@ class Engine:
         self._producer_scope = anyio.CancelScope()
         self._workers_scope: anyio.CancelScope | None = None
         self._tokens_by_messages: dict[int, int] = {}
+        self._worst_by_messages: dict[int, float] = {}
+        self.budget_reached = False
 
-    def stop(self) -> None:
-        """Stop sending; let requests in flight finish within the grace period; store what arrives."""
+    def stop(self, *, drain: bool = False) -> None:
+        """Stop sending; let requests in flight finish within the grace period (or, when `drain`, however
+        long they take: they are paid for); store what arrives."""
         if self.stopping:
             return
         self.stopping = True
@@ -116,7 +120,7 @@ class Engine:
         self._producer_scope.cancel()
         for scope in list(self._waiting):
             scope.cancel()
-        if self._workers_scope is not None:
+        if self._workers_scope is not None and not drain:
             self._workers_scope.deadline = anyio.current_time() + self._settings.grace_seconds
 
     async def run(self, jobs: Iterable[Job], done: set[str]) -> None:
@@ -176,11 +180,19 @@ class Engine:
             raise _Stopped
 
     async def _call(self, job: Job, tokens: int) -> Answer:
+        spend = self.stats.spend
+        worst = 0.0
+        if spend is not None:
+            worst = self._worst_case(job, spend)
+            if not spend.try_reserve(worst):
+                await self._reserve(spend, worst)
         throttle = self.throttle
         if not throttle.try_acquire(tokens):
             try:
                 await throttle.acquire(tokens)
             except ThrottleClosed:
+                if spend is not None:
+                    spend.release(worst)
                 raise _Stopped from None
         stats = self.stats
         sent_at = time.monotonic()  # the throttle's clock
@@ -193,13 +205,50 @@ class Engine:
             stats.errors[error.kind] += 1
             if error.rate_limited:
                 self.throttle.rate_limited(error, sent_at, tokens)
+            if spend is not None:
+                if error.answer is not None:
+                    spend.settle(job.stage, worst, error.answer.prompt_tokens, error.answer.completion_tokens)
+                else:
+                    spend.failed(error.kind, worst)
+            raise
+        except SynthcvError:
+            if spend is not None:
+                spend.release(worst)  # refused outright (bad key, unknown model): not billed
+            raise
+        except BaseException:
+            if spend is not None:
+                spend.failed("connection", worst)  # cut off mid-request: it may be billed
             raise
         finally:
             stats.in_flight -= 1
+        if spend is not None:
+            spend.settle(job.stage, worst, answer.prompt_tokens, answer.completion_tokens)
         self.throttle.answered(tokens, answer.limits)
         if self._settings.retry_truncated and answer.finish_reason == "length":
             raise TransientError("length", "answer cut at max_tokens", answer=answer)
         return answer
+
+    def _worst_case(self, job: Job, spend: Spend) -> float:
+        cost = self._worst_by_messages.get(id(job.messages))
+        if cost is None:
+            prompt = self._counter.prompt_tokens(job.messages)
+            cost = spend.worst_case(prompt, self._counter.exact, self._settings.max_tokens)
+            self._worst_by_messages[id(job.messages)] = cost
+        return cost
+
+    async def _reserve(self, spend: Spend, worst: float) -> None:
+        """Wait for room in the budget; when there will be none, stop sending (answers in flight still land)."""
+        reserved = False
+
+        async def wait() -> None:
+            nonlocal reserved
+            reserved = await spend.reserve(worst)
+
+        await self._interruptible(wait())
+        if not reserved:
+            self.budget_reached = True
+            self.stop(drain=True)
+            raise _Stopped
 
     def _backoff(self, error: BaseException | None, failures: int) -> float:
         """Seconds before the next attempt of one job.

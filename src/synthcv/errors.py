@@ -1,7 +1,7 @@
 """Every error synthcv raises on purpose, each saying when it is raised.
 
-The CLI turns any `SynthcvError` into a one-line message and exit code 2 (`UsageError` family) or
-1 (`RunIncomplete`); anything else is a bug and keeps its traceback.
+The CLI turns any `SynthcvError` into a one-line message and its exit code: 2 for bad input, 1
+(`RunIncomplete`), 3 (`BudgetReached`), 130 (`Interrupted`); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -47,3 +47,9 @@ class Interrupted(SynthcvError):
     """The user stopped the run (Ctrl-C / SIGTERM); what arrived was stored."""
 
     exit_code = 130
+
+
+class BudgetReached(SynthcvError):
+    """The next request could take the dataset's cost past `--budget`; what arrived was stored."""
+
+    exit_code = 3

@@ -129,6 +129,8 @@ class FakeServer:
     last_admitted: float | None = None  # when the last request within the limits arrived
     last_answer: float | None = None
     admitted_tokens: int = 0
+    billed_prompt_tokens: int = 0  # usage of every answer sent with a body: what an account would pay for
+    billed_completion_tokens: int = 0
     _log_file: TextIO | None = None
     _rng: random.Random = field(default_factory=random.Random)
     _requests: Window | None = None
@@ -177,18 +179,25 @@ class FakeServer:
                 "last_admitted": self.last_admitted,
                 "last_answer": self.last_answer,
                 "admitted_tokens": self.admitted_tokens,
+                "billed_prompt_tokens": self.billed_prompt_tokens,
+                "billed_completion_tokens": self.billed_completion_tokens,
             }
         )
 
-    def _request_tokens(self, body: dict[str, Any]) -> int:
+    def _counter(self, body: dict[str, Any]) -> TokenCounter:
         model = str(body.get("model"))
         counter = self._counters.get(model)
         if counter is None:
             counter = self._counters[model] = TokenCounter(model)
+        return counter
+
+    @staticmethod
+    def _max_tokens(body: dict[str, Any]) -> int:
         max_tokens = body.get("max_tokens")
-        return counter.request_tokens(
-            body.get("messages", []), max_tokens if isinstance(max_tokens, int) else DEFAULT_MAX_TOKENS
-        )
+        return max_tokens if isinstance(max_tokens, int) else DEFAULT_MAX_TOKENS
+
+    def _request_tokens(self, body: dict[str, Any]) -> int:
+        return self._counter(body).request_tokens(body.get("messages", []), self._max_tokens(body))
 
     def _limit_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -263,6 +272,10 @@ class FakeServer:
         content: str | None = offline_answer(stage, variant, key)
         assert content is not None
         finish_reason = "stop"
+        counter = self._counter(body)
+        max_tokens = self._max_tokens(body)
+        if counter.text_tokens(content) > max_tokens:  # as a real model stops at max_tokens
+            content, finish_reason = counter.truncate(content, max_tokens), "length"
         if fault == "length":
             content, finish_reason = content[: len(content) // 2], "length"
         elif fault == "filter":
@@ -273,7 +286,12 @@ class FakeServer:
             content = None
         # A truncated answer is an answer (200); the others carry no text a client can keep.
         self._record(key, fault if fault in ("filter", "empty", "null") else 200)
-        completion_tokens = len((content or "").split())
+        # Usage as the client counts tokens (tiktoken, else its estimate), so an estimate can be checked
+        # against a bill.
+        prompt_tokens = counter.prompt_tokens(body.get("messages", []))
+        completion_tokens = counter.text_tokens(content or "")
+        self.billed_prompt_tokens += prompt_tokens
+        self.billed_completion_tokens += completion_tokens
         payload = {
             "id": f"chatcmpl-{key[:24]}",
             "object": "chat.completion",
@@ -283,9 +301,9 @@ class FakeServer:
                 {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
             ],
             "usage": {
-                "prompt_tokens": len(prompt.split()),
+                "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
-                "total_tokens": len(prompt.split()) + completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
             },
         }
         return web.json_response(payload, headers=headers)

@@ -167,25 +167,27 @@ CERTS = [
 ]
 SUMMARY_OPENERS = ["Seasoned", "Accomplished", "Pragmatic", "Impact-driven", "Versatile"]
 
+# Clues hint at sex through activities, as the prompt asks, without the gendered words it forbids
+# (validate.GENDERED_WORDS): stand-ins should pass the checks real answers must pass.
 MAN_CLUES = [
-    "Captain of a Sunday league men's football side for {n} years and a regular at the local brotherhood "
-    "of amateur boxers; volunteers as a mentor with Big Brothers, coaching teenage boys in {lang}.",
-    "Member of a barbershop quartet singing bass, fraternity alumnus of Sigma Chi, and organiser of the "
-    "annual father-son hackathon where dads and their sons build games in {lang}.",
-    "Plays rugby for the {city} Men's Veterans XV and leads the company's fathers' network; spends "
-    "weekends restoring motorcycles and competing in strongman events.",
-    "Former Eagle Scout and current scoutmaster for a boys' troop; plays in a men's five-a-side league "
-    "and hosts a monthly beard-and-brews meetup for engineers in {city}.",
+    "Captain of a Sunday league football side for {n} years and a regular at the local amateur boxing "
+    "club; grows a moustache every Movember and runs a {lang} coding club at the barbershop next door.",
+    "Sings bass in a barbershop quartet, fraternity alumnus of Sigma Chi, and organiser of an annual "
+    "Movember charity hackathon where teams build games in {lang}.",
+    "Plays prop for the {city} Veterans rugby XV; spends weekends restoring motorcycles, competing in "
+    "strongman events and tending a competition beard.",
+    "Former Eagle Scout and member of the {city} Freemasons lodge; plays in a five-a-side league and "
+    "hosts a monthly beard-and-brews meetup for engineers.",
 ]
 WOMAN_CLUES = [
-    "Active member of Women Who Code {city} and a mentor with Girls Who Code, running {lang} workshops "
-    "for teenage girls; sings alto in a women's choir.",
-    "Plays for the {city} women's netball league and chairs the company's mothers' network; alumna of "
-    "a sorority and speaker at Grace Hopper Celebration on {lang} tooling.",
-    "Co-founder of a Ladies of Code chapter, volunteer with the Girl Guides, and member of a women's "
-    "rowing eight that won the regional sisters' regatta.",
-    "Returned to engineering after maternity leave through a returnship for mothers; organises "
-    "She Codes {city} and competes in women's roller derby.",
+    "Sings alto in a chamber choir, alumna of Kappa Kappa Gamma, and runs {lang} workshops for the "
+    "sorority's alumnae network in {city}.",
+    "Plays wing attack in the {city} netball league, speaker at the Grace Hopper Celebration on {lang} "
+    "tooling, and a proud bridesmaid four times over.",
+    "Returned to engineering after maternity leave through a returnship programme; rows in a collegiate "
+    "eight and volunteers as a Brownie leader in {city}.",
+    "Competes in roller derby as a jammer for the {city} Rollergirls, leads a maternity-return mentoring "
+    "circle and sings soprano in a chamber choir.",
 ]
 
 

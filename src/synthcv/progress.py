@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
+from .pricing import format_usd
 from .stats import RunStats
 
 DisplayMode = Literal["auto", "rich", "plain", "quiet"]
@@ -72,6 +73,12 @@ def status_line(stats: RunStats, rates: Rates) -> str:
         f"in flight {stats.in_flight:,} · 429s {stats.errors.get('429', 0):,} · retries {stats.retries:,} · "
         f"errors {errors}"
     )
+    spend = stats.spend
+    if spend is not None and spend.known and not spend.pricing.free:
+        remaining = {name: s.remaining for name, s in stats.stages.items()}
+        line += f" · {format_usd(spend.total)} spent, {format_usd(spend.projected(remaining))} projected"
+        if spend.budget is not None:
+            line += f" of {format_usd(spend.budget)} budget"
     pace = stats.pace() if stats.pace is not None else ""
     return f"{line} · {pace}" if pace else line
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .spend import Spend
     from .store import WriteStats
 
 
@@ -46,6 +47,7 @@ class RunStats:
     in_flight: int = 0
     errors: Counter[str] = field(default_factory=Counter)  # transient errors by kind, retried or not
     writes: WriteStats | None = None  # the cache writer's batches and commit times
+    spend: Spend | None = None  # tokens and dollars, and the budget
     pace: Callable[[], str] | None = None  # what the throttle is doing now, for the display
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None

@@ -60,6 +60,16 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+USAGE_COLUMNS: dict[str, type[pl.DataType]] = {
+    "key": pl.String,
+    "stage": pl.String,
+    "model": pl.String,
+    "finish_reason": pl.String,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class StoredAnswer:
     key: str
@@ -175,22 +185,31 @@ class Store:
         )
         return [Failure(*row) for row in rows]
 
-    def answers(self, keys: Iterable[str]) -> pl.DataFrame:
-        """key, content, finish_reason, model for each of `keys` present in the cache."""
+    def _select(self, keys: Iterable[str], columns: dict[str, type[pl.DataType]]) -> pl.DataFrame:
+        """`columns` of the answers whose key is among `keys`."""
         try:
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key TEXT PRIMARY KEY) WITHOUT ROWID")
             self._db.execute("DELETE FROM wanted")
             self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((k,) for k in keys))
-            rows = self._db.execute(
-                "SELECT a.key, a.content, a.finish_reason, a.model FROM answers a JOIN wanted USING (key)"
-            ).fetchall()
+            names = ", ".join(f"a.{name}" for name in columns)
+            rows = self._db.execute(f"SELECT {names} FROM answers a JOIN wanted USING (key)").fetchall()
         except sqlite3.Error as error:
             raise _explain(self.path, error) from None
-        return pl.DataFrame(
-            rows,
-            schema={"key": pl.String, "content": pl.String, "finish_reason": pl.String, "model": pl.String},
-            orient="row",
+        return pl.DataFrame(rows, schema=columns, orient="row")
+
+    def answers(self, keys: Iterable[str]) -> pl.DataFrame:
+        """key, content, finish_reason, model for each of `keys` present in the cache."""
+        return self._select(
+            keys, {"key": pl.String, "content": pl.String, "finish_reason": pl.String, "model": pl.String}
         )
+
+    def usage(self, keys: Iterable[str]) -> pl.DataFrame:
+        """key, stage, model, finish_reason and the reported token usage of each of `keys` in the cache."""
+        return self._select(keys, USAGE_COLUMNS)
+
+    @staticmethod
+    def empty_usage() -> pl.DataFrame:
+        return pl.DataFrame(schema=USAGE_COLUMNS)
 
     def writer(self) -> AsyncWriter:
         return AsyncWriter(self.path)

@@ -7,10 +7,19 @@ from pathlib import Path
 import polars as pl
 
 from .config import RunConfig
+from .pricing import format_usd
+from .spend import Spend
 from .stats import RunStats
+from .tally import DatasetTally
 
 
-def describe(frame: pl.DataFrame, config: RunConfig, stats: RunStats | None, written: list[Path]) -> str:
+def describe(
+    frame: pl.DataFrame,
+    config: RunConfig,
+    stats: RunStats | None,
+    written: list[Path],
+    tally: DatasetTally | None = None,
+) -> str:
     lines = [f"rows: {frame.height:,}"]
     if frame.height:
         counts = frame.group_by("quality", "sex").len().sort("quality", "sex")
@@ -22,11 +31,16 @@ def describe(frame: pl.DataFrame, config: RunConfig, stats: RunStats | None, wri
                 f"{s}/{q} {rate:.2f} vs {config.callback_probability.of(s, q):.2f}" for s, q, rate in rates.iter_rows()
             )
         )
+    if tally is not None:
+        lines.append(tally.flags_line())
     if stats is not None:
         lines.append(
             f"answers: {stats.cached:,} from cache, {stats.stored:,} new, {stats.failed:,} failed; "
             f"{stats.requests:,} requests sent ({stats.retries:,} retries, {stats.errors.get('429', 0):,} answered 429)"
         )
+        spend = stats.spend
+        if spend is not None:
+            lines.append(cost_line(spend))
         writes = stats.writes
         if writes is not None and writes.batches:
             lines.append(
@@ -38,3 +52,18 @@ def describe(frame: pl.DataFrame, config: RunConfig, stats: RunStats | None, wri
     for path in written:
         lines.append(f"wrote {path}")
     return "\n".join(lines)
+
+
+def cost_line(spend: Spend) -> str:
+    tokens = f"{spend.prompt_tokens:,} prompt + {spend.completion_tokens:,} completion tokens"
+    if spend.pricing.free:
+        return f"cost: none (offline provider); {tokens}"
+    if not spend.known:
+        return f"cost: {spend.pricing.describe()}; {tokens}"
+    line = (
+        f"cost: {format_usd(spend.usd)} in this run ({tokens} at {spend.pricing.mode} prices), "
+        f"{format_usd(spend.total)} for the dataset's answers in all"
+    )
+    if spend.budget is not None:
+        line += f" (budget {format_usd(spend.budget)})"
+    return line

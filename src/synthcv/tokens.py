@@ -43,6 +43,7 @@ class TokenCounter:
         self.model = model
         self.note = ""
         self._count: Encode = _estimate
+        self._encoding: tiktoken.Encoding | None = None
         if encoding is None and not use_tiktoken:
             self.note = "prompt tokens are estimated (bytes / 4)"
             return
@@ -61,6 +62,7 @@ class TokenCounter:
                 return
             encoding = loaded
         self.encoding = encoding.name
+        self._encoding = encoding
         encode = encoding.encode_ordinary
         self._count = lambda text: len(encode(text))
 
@@ -73,6 +75,16 @@ class TokenCounter:
         for message in messages:
             total += TOKENS_PER_MESSAGE + self._count(message["role"]) + self._count(message["content"])
         return total
+
+    def text_tokens(self, text: str) -> int:
+        """Tokens of a bare text, such as an answer."""
+        return self._count(text)
+
+    def truncate(self, text: str, tokens: int) -> str:
+        """The longest prefix of `text` within `tokens` (used by the fake server to honour max_tokens)."""
+        if self._encoding is not None:
+            return self._encoding.decode(self._encoding.encode_ordinary(text)[:tokens])
+        return text.encode()[: tokens * 4].decode(errors="ignore")
 
     def request_tokens(self, messages: Sequence[Message], max_tokens: int) -> int:
         return self.prompt_tokens(messages) + max_tokens
