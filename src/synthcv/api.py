@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,12 @@ from .estimate import counter_for, estimate, pricing_for
 from .export import check_writable, export
 from .limits import Throttle
 from .names import NameLists, load_names
-from .plan import iter_jobs, layout, planned_counts
+from .plan import Job, iter_jobs, layout, planned_counts
 from .pricing import format_usd
 from .progress import Display
 from .prompts import QUALITIES, SEXES
 from .providers import make_provider
+from .redraw import redraw_jobs, use_redraws
 from .spend import Spend
 from .stats import RunStats
 from .store import Failure, Store, open_store
@@ -64,7 +65,7 @@ class Dataset:
 
 def prepare(store: Store, config: RunConfig, names: NameLists | None = None) -> Dataset:
     names = names or load_names(config.names_men, config.names_women)
-    planned = skeleton(config, layout(config), names)
+    planned = use_redraws(store, config, skeleton(config, layout(config), names))
     done = pl.Series(list(store.done_keys()), dtype=pl.String)
     complete = planned.filter(pl.col("cv_key").is_in(done) & pl.col("clue_key").is_in(done))
     return Dataset(config, store, planned, complete)
@@ -133,8 +134,22 @@ def _first_known_error(group: BaseExceptionGroup[BaseException]) -> SynthcvError
     return None
 
 
+def _raise_if_stopped(engine: Engine, config: RunConfig, spend: Spend, stats: RunStats) -> None:
+    """After the network stage: the error that ended it early, if any (all that arrived is stored)."""
+    if engine.fatal is not None:
+        raise engine.fatal
+    if engine.budget_reached:
+        raise BudgetReached(
+            f"budget reached: this dataset has cost {format_usd(spend.total)} of the "
+            f"{format_usd(config.budget)} budget ({format_usd(spend.usd)} in this run, "
+            f"{stats.stored:,} new answers stored); run again with a higher --budget to continue"
+        )
+    if engine.stopping:
+        raise Interrupted(f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume")
+
+
 async def _run_engine(
-    engine: Engine, store: Store, config: RunConfig, done: set[str], display: Display, handle_signals: bool
+    engine: Engine, store: Store, jobs: Iterable[Job], done: set[str], display: Display, handle_signals: bool
 ) -> None:
     """The network stage with its display and, for the CLI, Ctrl-C handling."""
     async with store.writer() as writer, anyio.create_task_group() as background:
@@ -145,7 +160,7 @@ async def _run_engine(
             if handle_signals:
                 background.start_soon(_watch_signals, engine, hard_stop, display)
             try:
-                await engine.run(iter_jobs(config), done)
+                await engine.run(jobs, done)
             finally:
                 engine.stats.finished = time.monotonic()
                 background.cancel_scope.cancel()
@@ -196,30 +211,32 @@ async def generate(
                 max_tokens=config.max_tokens,
                 grace_seconds=min(config.timeout, 30.0),
             )
-            engine = Engine(provider, None, throttle, settings, stats, counter)
-            try:
-                await _run_engine(engine, store, config, done, display, handle_signals)
-            except BaseExceptionGroup as group:
-                # A task that failed for a known reason (e.g. the disk filled up) surfaces as its own
-                # one-line error, not as an exception group.
-                known = _first_known_error(group)
-                if known is None:
-                    raise
-                raise known from None
-            if engine.fatal is not None:
-                raise engine.fatal
-            if engine.budget_reached:
-                raise BudgetReached(
-                    f"budget reached: this dataset has cost {format_usd(spend.total)} of the "
-                    f"{format_usd(config.budget)} budget ({format_usd(spend.usd)} in this run, "
-                    f"{stats.stored:,} new answers stored); "
-                    "run again with a higher --budget to continue"
-                )
-            if engine.stopping:
-                raise Interrupted(
-                    f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume"
-                )
+
+            async def fetch(jobs: Iterable[Job], done: set[str]) -> None:
+                engine = Engine(provider, None, throttle, settings, stats, counter)
+                try:
+                    await _run_engine(engine, store, jobs, done, display, handle_signals)
+                except BaseExceptionGroup as group:
+                    # A task that failed for a known reason (e.g. the disk filled up) surfaces as its own
+                    # one-line error, not as an exception group.
+                    known = _first_known_error(group)
+                    if known is None:
+                        raise
+                    raise known from None
+                _raise_if_stopped(engine, config, spend, stats)
+
+            await fetch(iter_jobs(config), done)
             del done  # the keys are read again, with this run's answers, for assembly
+            if config.regenerate_flagged:
+                for _round in range(config.max_regenerations):
+                    dataset = prepare(store, config, names)
+                    jobs = redraw_jobs(config, dataset.chunks(), dataset.complete)
+                    if not jobs:
+                        break
+                    display.notice(f"regenerating {len(jobs):,} flagged answers as new samples")
+                    for job in jobs:
+                        stats.stages[job.stage].expected += 1
+                    await fetch(jobs, store.done_keys())
             await provider.aclose()  # no need to hold a connection per worker through the export
             dataset = prepare(store, config, names)
             missing = dataset.missing

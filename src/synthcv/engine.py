@@ -334,6 +334,8 @@ class Engine:
             answer.model,
             answer.prompt_tokens,
             answer.completion_tokens,
+            job.original,
+            job.redraw,
         )
 
     async def _work(self, jobs: MemoryObjectReceiveStream[Job], results: MemoryObjectSendStream[Result]) -> None:

@@ -47,8 +47,13 @@ LOOPBACK = "127.0.0.1"
 # error statuses; "reset" (connection dropped, no answer); "cut" (200 whose body stops half-way);
 # "hang" (never answers); "badjson" (200 that is not JSON); and answers that are whole but wanting:
 # "empty" / "null" content, "length" (truncated, finish_reason length), "filter" (content_filter, no text).
-FAULTS = ("429", "500", "502", "503", "504", "reset", "cut", "hang", "badjson", "empty", "null", "length", "filter")
-ANSWER_FAULTS = ("empty", "null", "length", "filter")
+# The last three are answers whose text has a problem synthcv's checks flag (validate.py): a CV without
+# the {NAME} placeholder, a clue with a gendered pronoun, a refusal.
+CONTENT_FAULTS = ("noname", "gendered", "refusal")
+BODY_FAULTS = ("429", "500", "502", "503", "504", "reset", "cut", "hang", "badjson", "empty", "null", "length")
+FAULTS = (*BODY_FAULTS, "filter", *CONTENT_FAULTS)
+ANSWER_FAULTS = ("empty", "null", "length", "filter", *CONTENT_FAULTS)
+REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 DEFAULT_MAX_TOKENS = 1000
 
 
@@ -284,6 +289,12 @@ class FakeServer:
             content = ""
         elif fault == "null":
             content = None
+        elif fault == "noname":
+            content = content.replace("{NAME}", "Jordan Lee")
+        elif fault == "gendered":
+            content += " She mentors new hires." if variant == "woman" else " He mentors new hires."
+        elif fault == "refusal":
+            content = REFUSAL_TEXT
         # A truncated answer is an answer (200); the others carry no text a client can keep.
         self._record(key, fault if fault in ("filter", "empty", "null") else 200)
         # Usage as the client counts tokens (tiktoken, else its estimate), so an estimate can be checked

@@ -24,6 +24,7 @@ from .config import RunConfig
 from .prompts import QUALITIES, SEXES, Message
 
 KEY_VERSION = 1
+REDRAW_SEED_STRIDE = 1_000_000_000  # above any sample index a dataset plans
 Stage = Literal["cv", "clue"]
 STAGES: tuple[Stage, ...] = ("cv", "clue")
 
@@ -37,6 +38,13 @@ class Job:
     variant: str  # quality for CVs, sex for clues
     sample: int
     messages: list[Message]
+    redraw: int = 0  # n > 0: the n-th new sample asked in place of a flagged answer
+    original: str | None = None  # for a redraw, the key of the answer it replaces
+
+    @property
+    def seed(self) -> int:
+        """The API's `seed`: the sample index, moved far away for a redraw so that it draws anew."""
+        return self.sample + self.redraw * REDRAW_SEED_STRIDE
 
 
 def round_half_up(value: float) -> int:
@@ -83,8 +91,8 @@ class _KeyMaker:
 
     _SENTINEL = -7_777_777
 
-    def __init__(self, config: RunConfig, messages: list[Message]) -> None:
-        document = {
+    def __init__(self, config: RunConfig, messages: list[Message], redraw: int = 0) -> None:
+        document: dict[str, Any] = {
             "v": KEY_VERSION,
             "provider": config.provider,
             "model": config.model,
@@ -93,6 +101,8 @@ class _KeyMaker:
             "max_tokens": config.max_tokens,
             "sample": self._SENTINEL,
         }
+        if redraw:  # absent for first draws, so their keys are those of every earlier version
+            document["redraw"] = redraw
         prefix, suffix = canonical_json(document).split(f'"sample":{self._SENTINEL}')
         self._prefix = hashlib.sha256((prefix + '"sample":').encode())
         self._suffix = suffix.encode()
@@ -110,6 +120,12 @@ def iter_jobs(config: RunConfig) -> Iterator[Job]:
         maker = _KeyMaker(config, messages)
         for sample in range(count):
             yield Job(maker.key(sample), stage, variant, sample, messages)
+
+
+def redraw_job(config: RunConfig, stage: Stage, variant: str, sample: int, redraw: int, original: str) -> Job:
+    """The `redraw`-th new sample asked in place of the flagged answer `original`."""
+    messages = config.prompts.cv_messages(variant) if stage == "cv" else config.prompts.clue_messages(variant)
+    return Job(_KeyMaker(config, messages, redraw).key(sample), stage, variant, sample, messages, redraw, original)
 
 
 def planned_counts(config: RunConfig) -> dict[Stage, int]:

@@ -53,9 +53,17 @@ def _m001_answers_and_failures(db: sqlite3.Connection) -> None:
     )
 
 
+def _m002_redraws(db: sqlite3.Connection) -> None:
+    # A redraw is a new sample asked in place of a flagged answer: it records which answer it replaces.
+    db.execute("ALTER TABLE answers ADD COLUMN original TEXT")
+    db.execute("ALTER TABLE answers ADD COLUMN redraw INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX answers_by_original ON answers (original) WHERE original IS NOT NULL")
+
+
 # Ordered, never edited once released: a new schema change is a new function appended here.
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("answers_and_failures", _m001_answers_and_failures),
+    ("redraws", _m002_redraws),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -81,6 +89,8 @@ class StoredAnswer:
     model: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    original: str | None = None  # for a redraw, the key of the flagged answer it replaces
+    redraw: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +217,21 @@ class Store:
         """key, stage, model, finish_reason and the reported token usage of each of `keys` in the cache."""
         return self._select(keys, USAGE_COLUMNS)
 
+    def redraws(self, originals: Iterable[str]) -> pl.DataFrame:
+        """original, redraw, key of every answered redraw of the answers `originals`."""
+        try:
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key TEXT PRIMARY KEY) WITHOUT ROWID")
+            self._db.execute("DELETE FROM wanted")
+            self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((k,) for k in originals))
+            rows = self._db.execute(
+                "SELECT a.original, a.redraw, a.key FROM answers a JOIN wanted w ON a.original = w.key"
+            ).fetchall()
+        except sqlite3.Error as error:
+            raise _explain(self.path, error) from None
+        return pl.DataFrame(
+            rows, schema={"original": pl.String, "redraw": pl.Int64, "key": pl.String}, orient="row"
+        ).sort("original", "redraw")
+
     @staticmethod
     def empty_usage() -> pl.DataFrame:
         return pl.DataFrame(schema=USAGE_COLUMNS)
@@ -269,7 +294,9 @@ class AsyncWriter:
                 await self._db.executemany(
                     # The first answer stands (a re-insert changes nothing), except that a truncated one
                     # gives way to a re-asked one (--retry-truncated).
-                    """INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """INSERT INTO answers (key, stage, variant, sample, content, finish_reason, model,
+                       prompt_tokens, completion_tokens, created_at, original, redraw)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (key) DO UPDATE SET content = excluded.content,
                        finish_reason = excluded.finish_reason, model = excluded.model,
                        prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
@@ -287,6 +314,8 @@ class AsyncWriter:
                             a.prompt_tokens,
                             a.completion_tokens,
                             now,
+                            a.original,
+                            a.redraw,
                         )
                         for a in answers
                     ],

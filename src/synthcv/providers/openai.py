@@ -35,7 +35,7 @@ def request_body(config: RunConfig, job: Job) -> dict[str, Any]:
         "messages": job.messages,
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
-        "seed": job.sample,
+        "seed": job.seed,
     }
 
 
