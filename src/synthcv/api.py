@@ -6,6 +6,7 @@ import signal
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,14 @@ import polars as pl
 
 from .assemble import fill, skeleton
 from .cache_lock import hold_cache
+from .card import CARD_NAME, render_card
 from .config import RunConfig, build_config
 from .engine import Engine, EngineSettings
 from .errors import BudgetReached, ConfigError, Interrupted, RunIncomplete, SynthcvError
 from .estimate import counter_for, estimate, pricing_for
 from .export import check_writable, export
 from .limits import Throttle
+from .manifest import MANIFEST_NAME, build_manifest, write_json
 from .names import NameLists, load_names
 from .plan import Job, iter_jobs, layout, planned_counts
 from .pricing import format_usd
@@ -69,6 +72,19 @@ def prepare(store: Store, config: RunConfig, names: NameLists | None = None) -> 
     done = pl.Series(list(store.done_keys()), dtype=pl.String)
     complete = planned.filter(pl.col("cv_key").is_in(done) & pl.col("clue_key").is_in(done))
     return Dataset(config, store, planned, complete)
+
+
+def write_provenance(dataset: Dataset, tally: DatasetTally, files: list[Path], started: datetime) -> list[Path]:
+    """manifest.json and DATASET_CARD.md beside the exported `files`."""
+    config = dataset.config
+    manifest = build_manifest(
+        config, dataset.store, dataset.planned, dataset.complete, tally, files, started, datetime.now(UTC)
+    )
+    card = config.out / CARD_NAME
+    temporary = card.with_name(f".{card.name}.tmp")
+    temporary.write_text(render_card(config, manifest, dataset.complete), encoding="utf-8")
+    temporary.replace(card)
+    return [write_json(manifest, config.out / MANIFEST_NAME), card]
 
 
 @dataclass
@@ -180,6 +196,7 @@ async def generate(
     directory, the API key, the cache. Returns even when some jobs failed (see `RunResult.missing`);
     exports are written only for a complete dataset.
     """
+    started = datetime.now(UTC)
     display = display or Display("quiet")
     names = load_names(config.names_men, config.names_women)
     if export_files:
@@ -242,7 +259,10 @@ async def generate(
             missing = dataset.missing
             failures = store.failures() if missing else []
             tally = DatasetTally() if export_files and not missing else None
-            written = export(tally.watch(dataset.chunks()), config.out, config.formats) if tally is not None else []
+            written = []
+            if tally is not None:
+                written = export(tally.watch(dataset.chunks()), config.out, config.formats)
+                written += write_provenance(dataset, tally, written, started)
             frame = dataset.frame() if keep_frame else None
     finally:
         await provider.aclose()

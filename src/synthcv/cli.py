@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import click
+import polars as pl
 
-from .api import generate, prepare
-from .config import RunConfig, load_config
+from .api import generate, prepare, write_provenance
+from .config import CallbackProbabilities, RunConfig, load_config
 from .errors import RunIncomplete, SynthcvError
 from .estimate import estimate
 from .export import export
+from .manifest import MANIFEST_NAME
 from .plan import layout, planned_counts
 from .progress import Display
+from .report import read_dataset, write_report
 from .store import open_store
 from .summary import describe
 from .tally import DatasetTally
@@ -232,6 +237,7 @@ def export_command(config_file: Path | None, allow_incomplete: bool, **flags: An
       synthcv export --provider offline --size 1000 --out data/output
     """
     config = _resolve(config_file, flags)
+    started = datetime.now(UTC)
     with open_store(config.cache_path, create=False) as store:
         dataset = prepare(store, config)
         missing = dataset.missing
@@ -242,9 +248,75 @@ def export_command(config_file: Path | None, allow_incomplete: bool, **flags: An
             )
         tally = DatasetTally()
         written = export(tally.watch(dataset.chunks()), config.out, config.formats)
+        if not missing:  # a manifest vouches for a whole dataset only
+            written += write_provenance(dataset, tally, written, started)
     click.echo(describe(dataset.complete, config, None, written, tally))
     if missing:
         click.echo(f"warning: {missing} CVs lack an answer and were left out", err=True)
+
+
+def _default_export(out: Path) -> Path | None:
+    for name in ("resumes.feather", "resumes.parquet", "resumes.csv"):
+        if (out / name).exists():
+            return out / name
+    return None
+
+
+def _configured_probabilities(data: Path, config: RunConfig) -> CallbackProbabilities:
+    """The callback table the data was made with: its manifest's, else the config's."""
+    manifest = data.parent / MANIFEST_NAME
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))["config"]["callback_probability"]
+        return CallbackProbabilities.model_validate(recorded)
+    except (OSError, ValueError, KeyError, TypeError):
+        return config.callback_probability
+
+
+@cli.command(name="report")
+@settings_options
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An exported file (.feather, .parquet, .csv) [default: <out>/resumes.feather, else the cache].",
+)
+@click.option("--from-cache", is_flag=True, help="Assemble the dataset from the cache instead of reading an export.")
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the plots and report.md go [default: <out>/report].",
+)
+@handle_errors
+def report_command(
+    config_file: Path | None, data: Path | None, from_cache: bool, report_dir: Path | None, **flags: Any
+) -> None:
+    """Plots and fairness numbers for a dataset: counts, callback rates, races, CV lengths, flags.
+
+    \b
+    Examples:
+      synthcv report --out data/output
+      synthcv report --data data/output/resumes.parquet --report-dir /tmp/report
+      synthcv report --provider offline --size 1000 --out data/output --from-cache
+    """
+    config = _resolve(config_file, flags)
+    source = data if data is not None or from_cache else _default_export(config.out)
+    if source is not None:
+        frame = read_dataset(source)
+        probabilities = _configured_probabilities(source, config)
+        label = str(source)
+    else:
+        with open_store(config.cache_path, create=False) as store:
+            dataset = prepare(store, config)
+            columns = ["sex", "quality", "callback", "race", "cv", "flags"]
+            frame = pl.concat([chunk.select(columns) for chunk in dataset.chunks()])
+        if frame.is_empty():
+            raise RunIncomplete(f"the cache {config.cache_path} holds no complete row for this config; run it first")
+        probabilities = config.callback_probability
+        label = f"cache {config.cache_path}"
+    result = write_report(frame, probabilities, report_dir or config.out / "report", label)
+    click.echo(result.text)
+    for image in result.images:
+        click.echo(f"wrote {image}")
+    click.echo(f"wrote {result.markdown}")
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ import re
 import polars as pl
 
 CV_FLAGS: dict[str, str] = {
-    "cv_no_name": "CV lacks the {NAME} placeholder",
-    "cv_code_fence": "CV keeps a code fence the clean-up leaves behind (```md, ~~~)",
+    "cv_no_name": "CV lacks the `{NAME}` placeholder",
+    "cv_code_fence": "CV keeps a fence the clean-up leaves (a language tag other than markdown, or ~~~)",
     "cv_empty": "CV is empty",
     "cv_short": "CV is shorter than min_cv_chars",
     "cv_truncated": "CV was cut at max_tokens",
