@@ -98,3 +98,12 @@ def test_layout_follows_the_notebook_order_and_pairs_each_cv_with_one_clue() -> 
     assert rows["clue_sample"].to_list() == list(range(6)) * 2
     assert rows["cv_key"].n_unique() == 12
     assert rows["clue_key"].n_unique() == 12
+
+
+def test_jobs_come_row_by_row_so_an_early_stop_leaves_whole_rows() -> None:
+    config = RunConfig(size=12)
+    jobs = list(iter_jobs(config))
+    rows = layout(config)
+    assert [j.key for j in jobs[0::2]] == rows["cv_key"].to_list()
+    assert [j.key for j in jobs[1::2]] == rows["clue_key"].to_list()
+    assert [j.stage for j in jobs[:4]] == ["cv", "clue", "cv", "clue"]

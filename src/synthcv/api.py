@@ -155,10 +155,12 @@ def _raise_if_stopped(engine: Engine, config: RunConfig, spend: Spend, stats: Ru
     if engine.fatal is not None:
         raise engine.fatal
     if engine.budget_reached:
+        projected = spend.projected({name: stage.remaining for name, stage in stats.stages.items()})
         raise BudgetReached(
             f"budget reached: this dataset has cost {format_usd(spend.total)} of the "
             f"{format_usd(config.budget)} budget ({format_usd(spend.usd)} in this run, "
-            f"{stats.stored:,} new answers stored); run again with a higher --budget to continue"
+            f"{stats.stored:,} new answers stored; about {format_usd(projected)} for all of it); "
+            "run again with a higher --budget to continue"
         )
     if engine.stopping:
         raise Interrupted(f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume")

@@ -114,12 +114,24 @@ class _KeyMaker:
 
 
 def iter_jobs(config: RunConfig) -> Iterator[Job]:
-    """Every request of the dataset, lazily: CVs (high, low) then clues (man, woman), by sample index."""
-    for (stage, variant), count in _stage_counts(config).items():
-        messages = config.prompts.cv_messages(variant) if stage == "cv" else config.prompts.clue_messages(variant)
-        maker = _KeyMaker(config, messages)
-        for sample in range(count):
-            yield Job(maker.key(sample), stage, variant, sample, messages)
+    """Every request of the dataset, lazily, in the dataset's row order: each row's CV, then its clue.
+
+    Row by row, so a run stopped early (a budget, Ctrl-C) leaves whole rows rather than all the CVs and
+    none of the clues.
+    """
+    cells = split_counts(config.size, config.percent_high, config.percent_male)
+    cv_messages = {q: config.prompts.cv_messages(q) for q in QUALITIES}
+    clue_messages = {s: config.prompts.clue_messages(s) for s in SEXES}
+    cv_keys = {q: _KeyMaker(config, cv_messages[q]) for q in QUALITIES}
+    clue_keys = {s: _KeyMaker(config, clue_messages[s]) for s in SEXES}
+    for sex in SEXES:
+        clue_sample = 0
+        for quality in QUALITIES:
+            first = 0 if sex == "man" else cells[(quality, "man")]
+            for cv_sample in range(first, first + cells[(quality, sex)]):
+                yield Job(cv_keys[quality].key(cv_sample), "cv", quality, cv_sample, cv_messages[quality])
+                yield Job(clue_keys[sex].key(clue_sample), "clue", sex, clue_sample, clue_messages[sex])
+                clue_sample += 1
 
 
 def redraw_job(config: RunConfig, stage: Stage, variant: str, sample: int, redraw: int, original: str) -> Job:

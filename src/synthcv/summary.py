@@ -40,7 +40,7 @@ def describe(
         )
         spend = stats.spend
         if spend is not None:
-            lines.append(cost_line(spend))
+            lines.append(cost_line(spend, {name: stage.remaining for name, stage in stats.stages.items()}))
         writes = stats.writes
         if writes is not None and writes.batches:
             lines.append(
@@ -54,7 +54,7 @@ def describe(
     return "\n".join(lines)
 
 
-def cost_line(spend: Spend) -> str:
+def cost_line(spend: Spend, remaining: dict[str, int]) -> str:
     tokens = f"{spend.prompt_tokens:,} prompt + {spend.completion_tokens:,} completion tokens"
     if spend.pricing.free:
         return f"cost: none (offline provider); {tokens}"
@@ -66,4 +66,7 @@ def cost_line(spend: Spend) -> str:
     )
     if spend.budget is not None:
         line += f" (budget {format_usd(spend.budget)})"
+    if any(remaining.values()):
+        left = sum(remaining.values())
+        line += f"; {format_usd(spend.projected(remaining))} projected once the {left:,} answers left are in"
     return line

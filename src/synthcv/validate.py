@@ -19,6 +19,7 @@ checks and why:
 
 from __future__ import annotations
 
+import functools
 import re
 
 import polars as pl
@@ -133,14 +134,20 @@ def clue_flags(cleaned: str, finish_reason: str, names_person: str) -> dict[str,
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_pattern(name: str) -> re.Pattern[str] | None:
+    # A few hundred names recur across tens of thousands of rows: compile each once.
+    words = [re.escape(word) for word in name.split() if len(word) > 1]
+    return re.compile(r"\b(?:" + "|".join(words) + r")\b") if words else None
+
+
 def names_person(clues: list[str | None], names: list[str]) -> pl.Series:
     """Whether each clue holds `{NAME}` or a word of the person's name (whole words, as written)."""
     hits = []
     for clue, name in zip(clues, names, strict=True):
         clue = clue or ""
-        words = [re.escape(word) for word in name.split() if len(word) > 1]
-        pattern = r"\b(?:" + "|".join(words) + r")\b" if words else None
-        hits.append("{NAME}" in clue or (pattern is not None and re.search(pattern, clue) is not None))
+        pattern = _name_pattern(name)
+        hits.append("{NAME}" in clue or (pattern is not None and pattern.search(clue) is not None))
     return pl.Series(hits, dtype=pl.Boolean)
 
 
