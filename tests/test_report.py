@@ -128,3 +128,9 @@ def test_the_chi_square_test_matches_known_values() -> None:
     assert freedom == 1
     assert p_value == pytest.approx(math.erfc(math.sqrt(statistic / 2)))
     assert disparity(known_frame().with_columns(pl.lit(1).alias("callback")), "sex").chi_square is None
+
+
+def test_without_matplotlib_the_report_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'synthcv\[report\]'"):
+        write_report(known_frame(), CallbackProbabilities(), tmp_path, "known frame")
