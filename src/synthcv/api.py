@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import polars as pl
@@ -35,6 +35,10 @@ from .stats import RunStats
 from .store import Failure, Store, open_store
 from .tally import DatasetTally
 from .tokens import TokenCounter
+
+if TYPE_CHECKING:
+    from .batch_client import BatchClient
+    from .batch_run import BatchOutcome
 
 CHUNK_ROWS = 512  # rows assembled at a time when streaming the dataset to its files
 
@@ -102,6 +106,8 @@ class RunResult:
     missing: int = 0  # planned CVs without both answers
     failures: list[Failure] = field(default_factory=list)
     tally: DatasetTally | None = None  # counted while exporting
+    batches: BatchOutcome | None = None  # batch mode: what was submitted and collected
+    waiting: bool = False  # batch mode with wait=False: batches submitted, answers to collect later
 
     def incomplete_error(self) -> RunIncomplete | None:
         """The error to raise when CVs still lack answers, naming how many requests failed and why."""
@@ -150,18 +156,33 @@ def _first_known_error(group: BaseExceptionGroup[BaseException]) -> SynthcvError
     return None
 
 
+def _budget_reached(config: RunConfig, spend: Spend, stats: RunStats) -> BudgetReached:
+    projected = spend.projected({name: stage.remaining for name, stage in stats.stages.items()})
+    return BudgetReached(
+        f"budget reached: this dataset has cost {format_usd(spend.total)} of the "
+        f"{format_usd(config.budget)} budget ({format_usd(spend.usd)} in this run, "
+        f"{stats.stored:,} new answers stored; about {format_usd(projected)} for all of it); "
+        "run again with a higher --budget to continue"
+    )
+
+
+def _batch_client(config: RunConfig) -> BatchClient | None:
+    """The Batch API client for batch mode (checked, like the key, before anything is paid for)."""
+    if config.mode != "batch":
+        return None
+    if config.provider == "offline":
+        raise ConfigError("--mode batch needs the openai provider (the offline provider has no Batch API)")
+    from .batch_client import BatchClient
+
+    return BatchClient(config)
+
+
 def _raise_if_stopped(engine: Engine, config: RunConfig, spend: Spend, stats: RunStats) -> None:
     """After the network stage: the error that ended it early, if any (all that arrived is stored)."""
     if engine.fatal is not None:
         raise engine.fatal
     if engine.budget_reached:
-        projected = spend.projected({name: stage.remaining for name, stage in stats.stages.items()})
-        raise BudgetReached(
-            f"budget reached: this dataset has cost {format_usd(spend.total)} of the "
-            f"{format_usd(config.budget)} budget ({format_usd(spend.usd)} in this run, "
-            f"{stats.stored:,} new answers stored; about {format_usd(projected)} for all of it); "
-            "run again with a higher --budget to continue"
-        )
+        raise _budget_reached(config, spend, stats)
     if engine.stopping:
         raise Interrupted(f"interrupted: {stats.stored:,} new answers stored; run the same command again to resume")
 
@@ -191,12 +212,17 @@ async def generate(
     display: Display | None = None,
     handle_signals: bool = False,
     keep_frame: bool = False,
+    wait: bool = True,
+    submit: bool = True,
 ) -> RunResult:
     """Fetch every answer the dataset lacks, then assemble (and export) it.
 
     Everything that can be checked before paying for a request is checked first: names, the output
     directory, the API key, the cache. Returns even when some jobs failed (see `RunResult.missing`);
     exports are written only for a complete dataset.
+
+    Batch mode (`config.mode == "batch"`): `wait=False` submits and returns (`RunResult.waiting`) unless
+    the batches already answered everything; `submit=False` only collects batches that have ended.
     """
     started = datetime.now(UTC)
     display = display or Display("quiet")
@@ -206,11 +232,12 @@ async def generate(
     counter = counter_for(config)
     if config.tpm and counter.note:
         display.notice(f"note: {counter.note}")
-    pricing = pricing_for(config)
+    pricing = pricing_for(config, "batch" if config.mode == "batch" else "online")
     if config.budget is not None and not pricing.known:
         raise ConfigError(f"--budget needs a price: {pricing.describe()}")
     throttle = _throttle(config, counter)
     provider = make_provider(config)
+    batch_client = _batch_client(config)
     spend = Spend(pricing, budget=config.budget)
     stats = RunStats(spend=spend)
     for stage, count in planned_counts(config).items():
@@ -244,7 +271,22 @@ async def generate(
                     raise known from None
                 _raise_if_stopped(engine, config, spend, stats)
 
-            await fetch(iter_jobs(config), done)
+            runner = None
+            if batch_client is not None:
+                from .batch_run import BatchRunner
+
+                runner = BatchRunner(config, store, batch_client, counter, display, stats)
+                await runner.run(lambda: iter_jobs(config), wait=wait, submit=submit)
+                if not wait:
+                    pending = prepare(store, config, names)
+                    if pending.missing:  # the batches answer later: `batch collect` or this again
+                        return RunResult(pending.complete, stats, batches=runner.outcome, waiting=True)
+                if runner.budget_reached:
+                    raise _budget_reached(config, spend, stats)
+                if config.then_online:
+                    await fetch(iter_jobs(config), store.done_keys())
+            else:
+                await fetch(iter_jobs(config), done)
             del done  # the keys are read again, with this run's answers, for assembly
             if config.regenerate_flagged:
                 for _round in range(config.max_regenerations):
@@ -255,7 +297,10 @@ async def generate(
                     display.notice(f"regenerating {len(jobs):,} flagged answers as new samples")
                     for job in jobs:
                         stats.stages[job.stage].expected += 1
-                    await fetch(jobs, store.done_keys())
+                    if runner is not None:
+                        await runner.run(jobs.copy, wait=True)
+                    else:
+                        await fetch(jobs, store.done_keys())
             await provider.aclose()  # no need to hold a connection per worker through the export
             dataset = prepare(store, config, names)
             missing = dataset.missing
@@ -268,7 +313,10 @@ async def generate(
             frame = dataset.frame() if keep_frame else None
     finally:
         await provider.aclose()
-    return RunResult(dataset.complete, stats, frame, written, missing, failures, tally)
+        if batch_client is not None:
+            await batch_client.aclose()
+    batches = runner.outcome if runner is not None else None
+    return RunResult(dataset.complete, stats, frame, written, missing, failures, tally, batches)
 
 
 async def arun(config: RunConfig | None = None, *, export: bool = False, **overrides: Any) -> pl.DataFrame:

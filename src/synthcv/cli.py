@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import click
 import polars as pl
 
 from .api import generate, prepare, write_provenance
-from .config import CallbackProbabilities, RunConfig, load_config
-from .errors import RunIncomplete, SynthcvError
+from .batch_ledger import BatchLedger
+from .cli_batch import batch_group
+from .cli_options import handle_errors, resolve, settings_options
+from .config import CallbackProbabilities, RunConfig
+from .errors import RunIncomplete
 from .estimate import estimate
 from .export import export
 from .manifest import MANIFEST_NAME
@@ -26,106 +26,6 @@ from .report import read_dataset, write_report
 from .store import open_store
 from .summary import describe
 from .tally import DatasetTally
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# (flag, config key, click type, help)
-SETTINGS: list[tuple[str, str, Any, str]] = [
-    ("--size", "size", click.IntRange(min=None), "Number of CVs in the dataset [default: 1000]."),
-    ("--seed", "seed", int, "Seed for every random draw (callbacks, races, names) [default: 0]."),
-    (
-        "--provider",
-        "provider",
-        click.Choice(["openai", "offline"]),
-        "openai (any OpenAI-compatible server) or offline (no network, stand-in text) [default: openai].",
-    ),
-    ("--model", "model", str, "Model name [default: gpt-4o-mini]."),
-    ("--base-url", "base_url", str, "OpenAI-compatible endpoint [default: $OPENAI_BASE_URL, else OpenAI]."),
-    ("--concurrency", "concurrency", int, "Requests in flight at once [default: 100]."),
-    ("--rpm", "rpm", int, "Requests per minute to stay under [default: no limit]."),
-    (
-        "--tpm",
-        "tpm",
-        int,
-        "Tokens per minute to stay under, counted as prompt + max_tokens [default: no limit].",
-    ),
-    ("--timeout", "timeout", float, "Seconds to wait for one answer before retrying [default: 120]."),
-    (
-        "--retry-truncated",
-        "retry_truncated",
-        bool,
-        "Re-ask answers cut at max_tokens, cached ones too, up to max_attempts; if every try is cut, one is kept "
-        "[default: keep them, flagged in *_finish_reason].",
-    ),
-    (
-        "--budget",
-        "budget",
-        click.FloatRange(min=0, min_open=True),
-        "US dollars the dataset may cost in all, cached answers included; no request is sent that could "
-        "take it past [default: no budget].",
-    ),
-    (
-        "--regenerate-flagged",
-        "regenerate_flagged",
-        bool,
-        "Ask flagged CVs and clues again as new samples, up to max_regenerations (default 2) times each; the "
-        "old answers stay cached [default: keep them, flagged].",
-    ),
-    (
-        "--cache",
-        "cache",
-        click.Path(path_type=Path, dir_okay=False),
-        "SQLite cache file [default: <out>/synthcv-cache.sqlite].",
-    ),
-    ("--out", "out", click.Path(path_type=Path, file_okay=False), "Output directory [default: data/output]."),
-    (
-        "--names-men",
-        "names_men",
-        click.Path(path_type=Path, dir_okay=False),
-        "JSON name file for men, keys W/B/A/H [default: names shipped with synthcv].",
-    ),
-    (
-        "--names-women",
-        "names_women",
-        click.Path(path_type=Path, dir_okay=False),
-        "JSON name file for women, keys W/B/A/H [default: names shipped with synthcv].",
-    ),
-]
-
-
-def settings_options(command: F) -> F:
-    for flag, key, kind, help_text in reversed(SETTINGS):
-        if kind is bool:
-            command = click.option(flag, key, is_flag=True, default=None, help=help_text)(command)
-        else:
-            command = click.option(flag, key, type=kind, default=None, help=help_text)(command)
-    return click.option(
-        "--config",
-        "config_file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="TOML file with any of these settings; flags override it.",
-    )(command)
-
-
-def _resolve(config_file: Path | None, flags: dict[str, Any]) -> RunConfig:
-    return load_config(config_file, {k: v for k, v in flags.items() if k in {s[1] for s in SETTINGS}})
-
-
-def handle_errors(command: F) -> F:
-    """Known problems become one line on stderr and an exit code, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except SynthcvError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted; run the same command again to resume", err=True)
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -143,24 +43,40 @@ def cli() -> None:
 @settings_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--plain", is_flag=True, help="Progress as log lines (the default when stderr is not a terminal).")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Batch mode: submit the batches and exit; `synthcv batch collect` (or this command again) stores "
+    "their answers later.",
+)
 @handle_errors
-def run(config_file: Path | None, quiet: bool, plain: bool, **flags: Any) -> None:
+def run(config_file: Path | None, quiet: bool, plain: bool, no_wait: bool, **flags: Any) -> None:
     """Plan, generate, assemble and export the dataset; resumes from the cache.
 
     \b
     Examples:
       synthcv run --provider offline --size 1000 --out data/output
       OPENAI_API_KEY=... synthcv run --size 20000 --rpm 5000 --tpm 4000000
+      OPENAI_API_KEY=... synthcv run --size 50000 --mode batch --no-wait
       synthcv run --base-url http://127.0.0.1:8000/v1 --model my-model --size 200
       synthcv run --config data/configs/workshop.toml
 
     Interrupt it at any time (Ctrl-C, or a kill) and run the same command again: answers already in the
-    cache are never requested twice. Exit codes: 0 done, 1 some answers still missing, 2 bad input, 3 budget
-    reached, 130 interrupted.
+    cache are never requested twice, and batches already submitted are picked up, not submitted again.
+    Exit codes: 0 done, 1 some answers still missing, 2 bad input, 3 budget reached, 130 interrupted.
     """
-    config = _resolve(config_file, flags)
+    config = resolve(config_file, flags)
     display = Display("quiet" if quiet else "plain" if plain else "auto")
-    result = anyio.run(lambda: generate(config, display=display, handle_signals=True))
+    result = anyio.run(lambda: generate(config, display=display, handle_signals=True, wait=not no_wait))
+    if result.batches is not None:
+        for line in result.batches.lines():
+            click.echo(line)
+    if result.waiting:
+        click.echo(
+            "submitted; `synthcv batch status` follows the batches, and `synthcv batch collect` (or this command "
+            "again) stores their answers and exports the dataset"
+        )
+        return
     click.echo(describe(result.labels, config, result.stats, result.written, result.tally))
     error = result.incomplete_error()
     if error is not None:
@@ -177,11 +93,12 @@ def status(config_file: Path | None, **flags: Any) -> None:
     Example:
       synthcv status --provider offline --size 1000 --out data/output
     """
-    config = _resolve(config_file, flags)
+    config = resolve(config_file, flags)
     with open_store(config.cache_path, create=False) as store:
         done = store.done_keys()
         truncated = store.truncated_keys()
         failed = {f.key: f for f in store.failures()}
+        batches = BatchLedger(store).batches()
     rows = layout(config)
     keys = {"cv": set(rows["cv_key"].to_list()), "clue": set(rows["clue_key"].to_list())}
     click.echo(f"cache: {config.cache_path}")
@@ -195,6 +112,11 @@ def status(config_file: Path | None, **flags: Any) -> None:
         )
     if truncated:
         click.echo("truncated answers (cut at max_tokens) are kept; `synthcv run --retry-truncated` asks them again")
+    if batches:
+        waiting = sum(1 for b in batches if not b.collected)
+        click.echo(
+            f"batches: {len(batches):,} recorded, {waiting:,} not collected yet; `synthcv batch status` for details"
+        )
     shown = [f for key, f in failed.items() if key not in done and any(key in k for k in keys.values())]
     for failure in shown[:20]:
         click.echo(
@@ -216,7 +138,7 @@ def estimate_command(config_file: Path | None, **flags: Any) -> None:
       synthcv estimate --size 20000
       synthcv estimate --config data/configs/workshop.toml
     """
-    config = _resolve(config_file, flags)
+    config = resolve(config_file, flags)
     if config.cache_path.exists():
         with open_store(config.cache_path, create=False) as store:
             forecast = estimate(config, store)
@@ -236,7 +158,7 @@ def export_command(config_file: Path | None, allow_incomplete: bool, **flags: An
     Example:
       synthcv export --provider offline --size 1000 --out data/output
     """
-    config = _resolve(config_file, flags)
+    config = resolve(config_file, flags)
     started = datetime.now(UTC)
     with open_store(config.cache_path, create=False) as store:
         dataset = prepare(store, config)
@@ -297,7 +219,7 @@ def report_command(
       synthcv report --data data/output/resumes.parquet --report-dir /tmp/report
       synthcv report --provider offline --size 1000 --out data/output --from-cache
     """
-    config = _resolve(config_file, flags)
+    config = resolve(config_file, flags)
     source = data if data is not None or from_cache else _default_export(config.out)
     if source is not None:
         frame = read_dataset(source)
@@ -317,6 +239,9 @@ def report_command(
     for image in result.images:
         click.echo(f"wrote {image}")
     click.echo(f"wrote {result.markdown}")
+
+
+cli.add_command(batch_group)
 
 
 def main() -> None:

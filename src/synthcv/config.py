@@ -95,6 +95,20 @@ class RunConfig(BaseModel):
     )
     max_regenerations: int = Field(2, ge=1, le=20, description="new samples asked at most per flagged answer")
 
+    # Batch API mode
+    mode: Literal["online", "batch"] = Field(
+        "online", description="online: one request at a time; batch: OpenAI's Batch API, half the price, within 24 h"
+    )
+    then_online: bool = Field(False, description="in batch mode, finish what the batches did not answer online")
+    max_enqueued_tokens: int | None = Field(
+        None, ge=1, description="prompt tokens all unfinished batches may hold (the account's enqueued-token limit)"
+    )
+    batch_max_requests: int = Field(50_000, ge=1, le=50_000, description="requests per batch file")
+    batch_max_bytes: int = Field(200_000_000, ge=10_000, le=200_000_000, description="bytes per batch file")
+    batch_max_rounds: int = Field(3, ge=1, le=20, description="batches a request may go through unanswered")
+    batch_poll_seconds: float = Field(30.0, gt=0, description="first wait between batch status checks")
+    batch_poll_max_seconds: float = Field(300.0, gt=0, description="longest wait between batch status checks")
+
     # Where things go
     out: Path = Field(Path("data/output"), description="directory for the exports")
     cache: Path | None = Field(None, description=f"SQLite cache; default <out>/{CACHE_FILENAME}")

@@ -53,3 +53,9 @@ class BudgetReached(SynthcvError):
     """The next request could take the dataset's cost past `--budget`; what arrived was stored."""
 
     exit_code = 3
+
+
+class ApiUnavailable(SynthcvError):
+    """The Batch API did not answer after retries; what was submitted is recorded and can be collected later."""
+
+    exit_code = 1

@@ -14,6 +14,7 @@ limit over shorter spans.
 
 Every request is logged (one JSON line: body hash, status, time) so tests can count what a run really
 asked for; `GET /_stats` gives counts by status and the time of the first and last request.
+It also plays OpenAI's Batch API (Files and Batches endpoints, `--batch-*` options): see `fake_batch`.
 Some behaviour is triggered on purpose: API key "invalid" -> 401; model "unknown-model" -> 404;
 `--faults 500=0.05,reset=0.02,cut=0.02,hang=0.01` injects faults into that share of admitted requests
 (see FAULTS below); `--fail-rate X` is short for `--faults 500=X`.
@@ -38,6 +39,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from .fake_batch import FakeBatches
 from .offline_text import guess_variant, offline_answer
 from .plan import canonical_json
 from .tokens import TokenCounter
@@ -136,14 +138,24 @@ class FakeServer:
     admitted_tokens: int = 0
     billed_prompt_tokens: int = 0  # usage of every answer sent with a body: what an account would pay for
     billed_completion_tokens: int = 0
+    billed_batch_prompt_tokens: int = 0  # the same, for answers of batches (billed at batch prices)
+    billed_batch_completion_tokens: int = 0
+    batch_seconds: float = 1.0  # how long a batch takes from creation to completion
+    batch_expire_share: float | None = None  # the first batches expire with this share of their requests done
+    batch_expire_count: int = 1
+    batch_enqueued_tokens: int | None = None  # prompt tokens all unfinished batches may hold
+    batch_max_requests: int = 50_000
+    batch_max_bytes: int = 200_000_000
     _log_file: TextIO | None = None
     _rng: random.Random = field(default_factory=random.Random)
     _requests: Window | None = None
     _tokens: Window | None = None
     _counters: dict[str, TokenCounter] = field(default_factory=dict)
     _faulted: set[str] = field(default_factory=set)
+    batches: FakeBatches = field(init=False)
 
     def __post_init__(self) -> None:
+        self.batches = FakeBatches(self)
         self._rng.seed(self.seed)
         if self.fail_rate:
             self.faults = {**self.faults, "500": self.faults.get("500", 0.0) + self.fail_rate}
@@ -156,11 +168,22 @@ class FakeServer:
             self._tokens = Window(self.tpm, self.limit_window)
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=self.batch_max_bytes + 1_000_000)
+        self.batches.routes(app)
         app.router.add_post("/v1/chat/completions", self.chat_completions)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/_stats", self.stats)
         return app
+
+    def authorized(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        return auth.startswith("Bearer ") and auth != "Bearer invalid"
+
+    def draw_fault(self, key: str) -> str | None:
+        return self._draw_fault(key)
+
+    def record(self, key: str, status: int | str) -> None:
+        self._record(key, status)
 
     def _record(self, key: str, status: int | str) -> None:
         """Log what the client got: an HTTP status, or "reset" / "cut" / "hang" for answers it never had whole."""
@@ -186,6 +209,9 @@ class FakeServer:
                 "admitted_tokens": self.admitted_tokens,
                 "billed_prompt_tokens": self.billed_prompt_tokens,
                 "billed_completion_tokens": self.billed_completion_tokens,
+                "billed_batch_prompt_tokens": self.billed_batch_prompt_tokens,
+                "billed_batch_completion_tokens": self.billed_batch_completion_tokens,
+                "batches": self.batches.summary(),
             }
         )
 
@@ -272,6 +298,17 @@ class FakeServer:
         fault = self._draw_fault(key)
         if fault is not None and fault not in ANSWER_FAULTS:
             return await self._fail(request, key, fault)
+        status, payload = self.completion(body, key, fault)
+        self._record(key, status)
+        return web.json_response(payload, headers=headers)
+
+    def completion(
+        self, body: dict[str, Any], key: str, fault: str | None, *, batch: bool = False
+    ) -> tuple[int | str, dict[str, Any]]:
+        """The chat completion for `body` (with an answer fault applied), and the status to log for it.
+
+        Deterministic in the body: the same request gets the same answer online or in a batch.
+        """
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         stage, variant = guess_variant(prompt)
         content: str | None = offline_answer(stage, variant, key)
@@ -295,14 +332,16 @@ class FakeServer:
             content += " She mentors new hires." if variant == "woman" else " He mentors new hires."
         elif fault == "refusal":
             content = REFUSAL_TEXT
-        # A truncated answer is an answer (200); the others carry no text a client can keep.
-        self._record(key, fault if fault in ("filter", "empty", "null") else 200)
         # Usage as the client counts tokens (tiktoken, else its estimate), so an estimate can be checked
         # against a bill.
         prompt_tokens = counter.prompt_tokens(body.get("messages", []))
         completion_tokens = counter.text_tokens(content or "")
-        self.billed_prompt_tokens += prompt_tokens
-        self.billed_completion_tokens += completion_tokens
+        if batch:
+            self.billed_batch_prompt_tokens += prompt_tokens
+            self.billed_batch_completion_tokens += completion_tokens
+        else:
+            self.billed_prompt_tokens += prompt_tokens
+            self.billed_completion_tokens += completion_tokens
         payload = {
             "id": f"chatcmpl-{key[:24]}",
             "object": "chat.completion",
@@ -317,7 +356,8 @@ class FakeServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
-        return web.json_response(payload, headers=headers)
+        # A truncated answer is an answer (200); the others carry no text a client can keep.
+        return (fault if fault in ("filter", "empty", "null") else 200), payload
 
     def _draw_fault(self, key: str) -> str | None:
         if not self.faults or (self.faults_once and key in self._faulted):
@@ -432,6 +472,14 @@ def main() -> None:
         help="send no x-ratelimit-* and no retry-after headers",
     )
     parser.add_argument("--log", type=Path, help="append one JSON line per request to this file")
+    parser.add_argument("--batch-seconds", type=float, default=1.0, help="how long a batch takes to complete")
+    parser.add_argument(
+        "--batch-expire", type=float, help="the first batches expire with this share of their requests done"
+    )
+    parser.add_argument("--batch-expire-count", type=int, default=1, help="how many batches --batch-expire hits")
+    parser.add_argument("--batch-enqueued-tokens", type=int, help="prompt tokens unfinished batches may hold")
+    parser.add_argument("--batch-max-requests", type=int, default=50_000, help="requests one batch may hold")
+    parser.add_argument("--batch-max-bytes", type=int, default=200_000_000, help="bytes one batch file may hold")
     args = parser.parse_args()
     server = FakeServer(
         latency=args.latency,
@@ -444,6 +492,12 @@ def main() -> None:
         limit_window=args.limit_window,
         ratelimit_headers=not args.no_ratelimit_headers,
         log_path=args.log,
+        batch_seconds=args.batch_seconds,
+        batch_expire_share=args.batch_expire,
+        batch_expire_count=args.batch_expire_count,
+        batch_enqueued_tokens=args.batch_enqueued_tokens,
+        batch_max_requests=args.batch_max_requests,
+        batch_max_bytes=args.batch_max_bytes,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(server, args.port, ready=sys.stdout))

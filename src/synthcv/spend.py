@@ -121,6 +121,16 @@ class Spend:
         self.stages[stage].usd += cost
         self._wake()
 
+    def record(self, stage: str, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """An answer that held no reservation (one from a batch): its reported usage, spent."""
+        prompt, completion = prompt_tokens or 0, completion_tokens or 0
+        cost = self.pricing.cost(prompt, completion)
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.usd += cost
+        self.stages[stage].answers += 1
+        self.stages[stage].usd += cost
+
     def failed(self, kind: str, worst: float) -> None:
         """A request ended without an answer: released, or kept as spent when it may be billed."""
         self.reserved -= worst

@@ -60,10 +60,55 @@ def _m002_redraws(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX answers_by_original ON answers (original) WHERE original IS NOT NULL")
 
 
+def _m003_batches(db: sqlite3.Connection) -> None:
+    # Batch API mode: every uploaded file and created batch is recorded before synthcv waits on it, so
+    # any later process can collect it; batch_requests says which requests each file holds.
+    db.execute(
+        """CREATE TABLE batch_files (
+            file_id TEXT PRIMARY KEY,
+            requests INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            tokens INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE batch_requests (
+            file_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            sample INTEGER NOT NULL,
+            original TEXT,
+            redraw INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (file_id, key)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX batch_requests_by_key ON batch_requests (key)")
+    db.execute(
+        """CREATE TABLE batches (
+            batch_id TEXT PRIMARY KEY,
+            file_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            total INTEGER NOT NULL DEFAULT 0,
+            completed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            errors TEXT,
+            collected INTEGER NOT NULL DEFAULT 0,
+            counts_as_round INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+
+
 # Ordered, never edited once released: a new schema change is a new function appended here.
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("answers_and_failures", _m001_answers_and_failures),
     ("redraws", _m002_redraws),
+    ("batches", _m003_batches),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -77,6 +122,42 @@ USAGE_COLUMNS: dict[str, type[pl.DataType]] = {
     "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64,
 }
+
+
+# The first answer stands (a re-insert changes nothing), except that a truncated one gives way to a
+# re-asked one (--retry-truncated).
+INSERT_ANSWER = """INSERT INTO answers (key, stage, variant, sample, content, finish_reason, model,
+    prompt_tokens, completion_tokens, created_at, original, redraw)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET content = excluded.content,
+    finish_reason = excluded.finish_reason, model = excluded.model,
+    prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+    created_at = excluded.created_at
+    WHERE answers.finish_reason IS 'length' AND excluded.finish_reason IS NOT 'length'"""
+UPSERT_FAILURE = """INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET error = excluded.error, message = excluded.message,
+    attempts = failures.attempts + excluded.attempts, updated_at = excluded.updated_at"""
+
+
+def _answer_row(a: StoredAnswer, now: float) -> tuple[object, ...]:
+    return (
+        a.key,
+        a.stage,
+        a.variant,
+        a.sample,
+        a.content,
+        a.finish_reason,
+        a.model,
+        a.prompt_tokens,
+        a.completion_tokens,
+        now,
+        a.original,
+        a.redraw,
+    )
+
+
+def _failure_row(f: Failure, now: float) -> tuple[object, ...]:
+    return (f.key, f.stage, f.variant, f.sample, f.error, f.message, f.attempts, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +340,27 @@ class Store:
     def empty_usage() -> pl.DataFrame:
         return pl.DataFrame(schema=USAGE_COLUMNS)
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The synchronous connection, for modules that keep their own tables here (batch_ledger)."""
+        return self._db
+
+    def write(self, answers: Sequence[StoredAnswer], failures: Sequence[Failure] = ()) -> None:
+        """Store a batch in one transaction, outside a run's async writer (answers of a collected batch)."""
+        now = time.time()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(INSERT_ANSWER, [_answer_row(a, now) for a in answers])
+                self._db.executemany("DELETE FROM failures WHERE key = ?", [(a.key,) for a in answers])
+                self._db.executemany(UPSERT_FAILURE, [_failure_row(f, now) for f in failures])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise _explain(self.path, error) from None
+
     def writer(self) -> AsyncWriter:
         return AsyncWriter(self.path)
 
@@ -314,45 +416,12 @@ class AsyncWriter:
         try:
             await self._db.execute("BEGIN IMMEDIATE")
             if answers:
-                await self._db.executemany(
-                    # The first answer stands (a re-insert changes nothing), except that a truncated one
-                    # gives way to a re-asked one (--retry-truncated).
-                    """INSERT INTO answers (key, stage, variant, sample, content, finish_reason, model,
-                       prompt_tokens, completion_tokens, created_at, original, redraw)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (key) DO UPDATE SET content = excluded.content,
-                       finish_reason = excluded.finish_reason, model = excluded.model,
-                       prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-                       created_at = excluded.created_at
-                       WHERE answers.finish_reason IS 'length' AND excluded.finish_reason IS NOT 'length'""",
-                    [
-                        (
-                            a.key,
-                            a.stage,
-                            a.variant,
-                            a.sample,
-                            a.content,
-                            a.finish_reason,
-                            a.model,
-                            a.prompt_tokens,
-                            a.completion_tokens,
-                            now,
-                            a.original,
-                            a.redraw,
-                        )
-                        for a in answers
-                    ],
-                )
+                await self._db.executemany(INSERT_ANSWER, [_answer_row(a, now) for a in answers])
                 if self._failures_recorded:  # most runs have none: skip a lookup per answer
                     await self._db.executemany("DELETE FROM failures WHERE key = ?", [(a.key,) for a in answers])
             if failures:
                 self._failures_recorded = True
-                await self._db.executemany(
-                    """INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (key) DO UPDATE SET error = excluded.error, message = excluded.message,
-                       attempts = failures.attempts + excluded.attempts, updated_at = excluded.updated_at""",
-                    [(f.key, f.stage, f.variant, f.sample, f.error, f.message, f.attempts, now) for f in failures],
-                )
+                await self._db.executemany(UPSERT_FAILURE, [_failure_row(f, now) for f in failures])
             self._crash_if_asked()
             await self._db.execute("COMMIT")
         except sqlite3.Error as error:
