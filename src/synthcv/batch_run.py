@@ -170,7 +170,8 @@ class BatchRunner:
                 continue
             pending.append(job)
         if exhausted:
-            self.store.write([], exhausted)
+            recorded = {f.key for f in self.store.failures()}
+            self.store.write([], [f for f in exhausted if f.key not in recorded])  # once, not once a round
             self.outcome.exhausted = len(exhausted)
         return pending
 
