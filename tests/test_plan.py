@@ -100,10 +100,16 @@ def test_layout_follows_the_notebook_order_and_pairs_each_cv_with_one_clue() -> 
     assert rows["clue_key"].n_unique() == 12
 
 
-def test_jobs_come_row_by_row_so_an_early_stop_leaves_whole_rows() -> None:
-    config = RunConfig(size=12)
+def test_jobs_come_row_by_row_and_cell_by_cell_so_an_early_stop_leaves_whole_balanced_rows() -> None:
+    config = RunConfig(size=13)  # cells of 4, 3, 3, 3
     jobs = list(iter_jobs(config))
     rows = layout(config)
-    assert [j.key for j in jobs[0::2]] == rows["cv_key"].to_list()
-    assert [j.key for j in jobs[1::2]] == rows["clue_key"].to_list()
+    pairs = [(cv.key, clue.key) for cv, clue in zip(jobs[0::2], jobs[1::2], strict=True)]
     assert [j.stage for j in jobs[:4]] == ["cv", "clue", "cv", "clue"]
+    assert sorted(pairs) == sorted(zip(rows["cv_key"], rows["clue_key"], strict=True))  # every row, once
+    cell_of = {
+        (cv, clue): (sex, quality)
+        for cv, clue, sex, quality in zip(rows["cv_key"], rows["clue_key"], rows["sex"], rows["quality"], strict=True)
+    }
+    first_four = {cell_of[pair] for pair in pairs[:4]}
+    assert first_four == {("man", "high"), ("man", "low"), ("woman", "high"), ("woman", "low")}

@@ -114,24 +114,32 @@ class _KeyMaker:
 
 
 def iter_jobs(config: RunConfig) -> Iterator[Job]:
-    """Every request of the dataset, lazily, in the dataset's row order: each row's CV, then its clue.
+    """Every request of the dataset, lazily, row by row (a row's CV, then its clue), taking the rows of
+    the four (sex, quality) cells in turn.
 
-    Row by row, so a run stopped early (a budget, Ctrl-C) leaves whole rows rather than all the CVs and
-    none of the clues.
+    Row by row, so a run stopped early (a budget, Ctrl-C) leaves whole rows; cells in turn, so those rows
+    are spread over all four cells, and the cost per answer seen early is the dataset's, not that of the
+    long high-quality CVs alone.
     """
     cells = split_counts(config.size, config.percent_high, config.percent_male)
     cv_messages = {q: config.prompts.cv_messages(q) for q in QUALITIES}
     clue_messages = {s: config.prompts.clue_messages(s) for s in SEXES}
     cv_keys = {q: _KeyMaker(config, cv_messages[q]) for q in QUALITIES}
     clue_keys = {s: _KeyMaker(config, clue_messages[s]) for s in SEXES}
+    # Each cell's rows as in `layout`: (quality, sex, first CV sample, first clue sample, count).
+    ranges = []
     for sex in SEXES:
-        clue_sample = 0
+        clue_first = 0
         for quality in QUALITIES:
-            first = 0 if sex == "man" else cells[(quality, "man")]
-            for cv_sample in range(first, first + cells[(quality, sex)]):
+            cv_first = 0 if sex == "man" else cells[(quality, "man")]
+            ranges.append((quality, sex, cv_first, clue_first, cells[(quality, sex)]))
+            clue_first += cells[(quality, sex)]
+    for i in range(max(count for *_, count in ranges)):
+        for quality, sex, cv_first, clue_first, count in ranges:
+            if i < count:
+                cv_sample, clue_sample = cv_first + i, clue_first + i
                 yield Job(cv_keys[quality].key(cv_sample), "cv", quality, cv_sample, cv_messages[quality])
                 yield Job(clue_keys[sex].key(clue_sample), "clue", sex, clue_sample, clue_messages[sex])
-                clue_sample += 1
 
 
 def redraw_job(config: RunConfig, stage: Stage, variant: str, sample: int, redraw: int, original: str) -> Job:
