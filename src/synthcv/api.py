@@ -247,9 +247,6 @@ async def generate(
             forecast = estimate(config, store)
             spend.cached_usd = forecast.paid() or 0.0
             spend.estimated_per_request = {stage: forecast.per_request(stage) for stage in forecast.stages}
-            done = store.done_keys()
-            if config.retry_truncated:
-                done -= store.truncated_keys()
             settings = EngineSettings(
                 concurrency=config.concurrency,
                 max_attempts=config.max_attempts,
@@ -258,7 +255,9 @@ async def generate(
                 grace_seconds=min(config.timeout, 30.0),
             )
 
-            async def fetch(jobs: Iterable[Job], done: set[str]) -> None:
+            async def fetch(jobs: Iterable[Job]) -> None:
+                """Ask online for every job the cache has not settled."""
+                done = store.settled_keys(retry_truncated=config.retry_truncated)
                 engine = Engine(provider, None, throttle, settings, stats, counter)
                 try:
                     await _run_engine(engine, store, jobs, done, display, handle_signals)
@@ -284,10 +283,9 @@ async def generate(
                 if runner.budget_reached:
                     raise _budget_reached(config, spend, stats)
                 if config.then_online:
-                    await fetch(iter_jobs(config), store.done_keys())
+                    await fetch(iter_jobs(config))
             else:
-                await fetch(iter_jobs(config), done)
-            del done  # the keys are read again, with this run's answers, for assembly
+                await fetch(iter_jobs(config))
             if config.regenerate_flagged:
                 for _round in range(config.max_regenerations):
                     dataset = prepare(store, config, names)
@@ -300,7 +298,7 @@ async def generate(
                     if runner is not None:
                         await runner.run(jobs.copy, wait=True)
                     else:
-                        await fetch(jobs, store.done_keys())
+                        await fetch(jobs)
             await provider.aclose()  # no need to hold a connection per worker through the export
             dataset = prepare(store, config, names)
             missing = dataset.missing

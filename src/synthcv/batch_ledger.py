@@ -8,12 +8,10 @@ a batch that holds it is unfinished.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import StoreError
 from .plan import Job
 from .store import Store
 
@@ -33,6 +31,8 @@ class BatchRecord:
     errors: str | None
     collected: bool
     created_at: float
+    requests: int  # in its input file
+    tokens: int  # prompt tokens of its input file
 
     @property
     def finished(self) -> bool:
@@ -56,30 +56,16 @@ class BatchLedger:
         self._store = store
         self._db = store.db
 
-    def _transaction(self, statements: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in statements:
-                    self._db.executemany(sql, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as error:
-            raise StoreError(f"cache {self._store.path}: cannot record batch work ({error})") from None
-
     def record_file(self, file_id: str, jobs: Sequence[Job], size: int, tokens: int) -> None:
         """An uploaded file and the requests it holds, in one transaction."""
-        self._transaction(
-            [
-                ("INSERT INTO batch_files VALUES (?, ?, ?, ?, ?)", [(file_id, len(jobs), size, tokens, time.time())]),
-                (
-                    "INSERT OR IGNORE INTO batch_requests VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(file_id, j.key, j.stage, j.variant, j.sample, j.original, j.redraw) for j in jobs],
-                ),
-            ]
-        )
+        with self._store.transaction() as db:
+            db.execute(
+                "INSERT INTO batch_files VALUES (?, ?, ?, ?, ?)", (file_id, len(jobs), size, tokens, time.time())
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO batch_requests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(file_id, j.key, j.stage, j.variant, j.sample, j.original, j.redraw) for j in jobs],
+            )
 
     def record_batch(self, batch: dict[str, object], *, counts_as_round: bool = True) -> None:
         """A batch as the API described it: created, or its latest status."""
@@ -101,10 +87,9 @@ class BatchLedger:
             now,
             now,
         )
-        self._transaction(
-            [
-                (
-                    """INSERT INTO batches (batch_id, file_id, status, total, completed, failed, output_file_id,
+        with self._store.transaction() as db:
+            db.execute(
+                """INSERT INTO batches (batch_id, file_id, status, total, completed, failed, output_file_id,
                        error_file_id, errors, counts_as_round, created_at, updated_at)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (batch_id) DO UPDATE SET status = excluded.status, total = excluded.total,
@@ -112,18 +97,18 @@ class BatchLedger:
                        output_file_id = excluded.output_file_id, error_file_id = excluded.error_file_id,
                        errors = excluded.errors, counts_as_round = excluded.counts_as_round,
                        updated_at = excluded.updated_at""",
-                    [row],
-                )
-            ]
-        )
+                row,
+            )
 
     def mark_collected(self, batch_id: str) -> None:
-        self._transaction([("UPDATE batches SET collected = 1 WHERE batch_id = ?", [(batch_id,)])])
+        with self._store.transaction() as db:
+            db.execute("UPDATE batches SET collected = 1 WHERE batch_id = ?", (batch_id,))
 
     def batches(self) -> list[BatchRecord]:
         rows = self._db.execute(
-            """SELECT batch_id, file_id, status, total, completed, failed, output_file_id, error_file_id, errors,
-               collected, created_at FROM batches ORDER BY created_at, batch_id"""
+            """SELECT b.batch_id, b.file_id, b.status, b.total, b.completed, b.failed, b.output_file_id,
+               b.error_file_id, b.errors, b.collected, b.created_at, coalesce(f.requests, 0), coalesce(f.tokens, 0)
+               FROM batches b LEFT JOIN batch_files f ON f.file_id = b.file_id ORDER BY b.created_at, b.batch_id"""
         ).fetchall()
         return [
             BatchRecord(
@@ -138,14 +123,16 @@ class BatchLedger:
                 errors=row[8],
                 collected=bool(row[9]),
                 created_at=row[10],
+                requests=row[11],
+                tokens=row[12],
             )
             for row in rows
         ]
 
-    def files_without_batch(self) -> list[tuple[str, int, int]]:
-        """Uploaded files no recorded batch was created from: (file_id, requests, tokens)."""
+    def files_without_batch(self) -> list[tuple[str, int]]:
+        """Uploaded files no recorded batch was created from: (file_id, requests)."""
         return self._db.execute(
-            """SELECT f.file_id, f.requests, f.tokens FROM batch_files f
+            """SELECT f.file_id, f.requests FROM batch_files f
                WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.file_id) ORDER BY f.created_at"""
         ).fetchall()
 
@@ -169,10 +156,6 @@ class BatchLedger:
                WHERE b.collected = 1 AND b.counts_as_round = 1 GROUP BY r.key"""
         )
         return {key: count for key, count in rows}
-
-    def origins_count(self, file_id: str) -> int:
-        row = self._db.execute("SELECT requests FROM batch_files WHERE file_id = ?", (file_id,)).fetchone()
-        return int(row[0]) if row else 0
 
     def origins(self, file_id: str) -> dict[str, RequestOrigin]:
         rows = self._db.execute(

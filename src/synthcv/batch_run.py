@@ -132,22 +132,16 @@ class BatchRunner:
         spend = self.stats.spend
         if spend is None or spend.budget is None:
             return True
-        outstanding = 0.0
-        for record in self.ledger.batches():
-            if not record.collected:
-                file_id = record.file_id
-                outstanding += self._worst_case(self.ledger.file_tokens(file_id), self.ledger.origins_count(file_id))
+        outstanding = sum(self._worst_case(b.tokens, b.requests) for b in self.ledger.batches() if not b.collected)
         return spend.total + outstanding + self._worst_case(prompt_tokens, requests) <= spend.budget
 
     def _enqueued(self) -> int:
-        return sum(self.ledger.file_tokens(b.file_id) for b in self.ledger.batches() if not b.finished)
+        return sum(b.tokens for b in self.ledger.batches() if not b.finished)
 
     def pending(self, jobs: Iterable[Job]) -> list[Job]:
         """The jobs to submit: not answered, not held by an unfinished batch, rounds left. Records the
         ones out of rounds as failures."""
-        done = self.store.done_keys()
-        if self.config.retry_truncated:
-            done -= self.store.truncated_keys()
+        done = self.store.settled_keys(retry_truncated=self.config.retry_truncated)
         in_flight = self.ledger.keys_in_flight()
         rounds = self.ledger.rounds()
         pending: list[Job] = []
@@ -199,20 +193,20 @@ class BatchRunner:
             self.ledger.record_file(file_id, file.jobs, file.size, file.tokens)
             file.path.unlink(missing_ok=True)  # the API holds it now
             _crash_if_asked("uploaded")
-            await self._create(file_id)
+            await self._create(file_id, len(file.jobs))
             enqueued += file.tokens
             submitted += len(file.jobs)
             self.outcome.files_uploaded += 1
             self.outcome.requests_submitted += len(file.jobs)
         return submitted
 
-    async def _create(self, file_id: str) -> dict[str, Any]:
+    async def _create(self, file_id: str, requests: int) -> dict[str, Any]:
         batch = await self.client.create(file_id, {"created_by": "synthcv"})
         _crash_if_asked("created")
         self.ledger.record_batch(batch)
         _crash_if_asked("recorded")
         self.outcome.batches_created += 1
-        self.display.notice(f"batch {batch['id']}: {batch['status']} ({self.ledger.origins_count(file_id):,} requests)")
+        self.display.notice(f"batch {batch['id']}: {batch['status']} ({requests:,} requests)")
         return batch
 
     async def adopt_orphans(self) -> None:
@@ -221,12 +215,12 @@ class BatchRunner:
         if not orphans:
             return
         recent = {b["input_file_id"]: b for b in await self.client.recent()}
-        for file_id, _requests, _tokens in orphans:
+        for file_id, requests in orphans:
             if file_id in recent:
                 self.ledger.record_batch(recent[file_id])
                 self.display.notice(f"batch {recent[file_id]['id']}: found again for {file_id}")
             else:
-                await self._create(file_id)
+                await self._create(file_id, requests)
 
     # -- following and collecting ------------------------------------------------------------------
 
@@ -248,14 +242,13 @@ class BatchRunner:
     async def collect(self, batch: dict[str, Any]) -> None:
         """Store a finished batch's answers, count its failed lines, and mark it collected."""
         batch_id, status = batch["id"], batch["status"]
+        origins = self.ledger.origins(batch["input_file_id"])
         if status == "failed":
-            codes = _error_codes(batch)
-            if TOKEN_LIMIT in codes:
+            if TOKEN_LIMIT in _error_codes(batch):
                 self._lower_enqueued_limit(batch)
             else:
                 self.display.notice(f"batch {batch_id} failed validation: {_first_error(batch)}")
-                self.outcome.failed_lines["batch_failed"] += self.ledger.origins_count(batch["input_file_id"])
-        origins = self.ledger.origins(batch["input_file_id"])
+                self.outcome.failed_lines["batch_failed"] += len(origins)
         stored = 0
         if batch.get("output_file_id"):
             stored = await self._store_output(batch["output_file_id"], origins)

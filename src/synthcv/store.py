@@ -11,7 +11,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -271,6 +271,11 @@ class Store:
         """Keys whose answer was cut at max_tokens: kept, but asked again with --retry-truncated."""
         return {row[0] for row in self._db.execute("SELECT key FROM answers WHERE finish_reason IS 'length'")}
 
+    def settled_keys(self, *, retry_truncated: bool) -> set[str]:
+        """Keys not to ask again: every answered one, less the truncated ones when they are to be re-asked."""
+        done = self.done_keys()
+        return done - self.truncated_keys() if retry_truncated else done
+
     def failures(self) -> list[Failure]:
         rows = self._db.execute(
             "SELECT key, stage, variant, sample, error, message, attempts FROM failures ORDER BY stage, variant, sample"
@@ -345,21 +350,27 @@ class Store:
         """The synchronous connection, for modules that keep their own tables here (batch_ledger)."""
         return self._db
 
-    def write(self, answers: Sequence[StoredAnswer], failures: Sequence[Failure] = ()) -> None:
-        """Store a batch in one transaction, outside a run's async writer (answers of a collected batch)."""
-        now = time.time()
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the synchronous connection: committed whole, or rolled back whole."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(INSERT_ANSWER, [_answer_row(a, now) for a in answers])
-                self._db.executemany("DELETE FROM failures WHERE key = ?", [(a.key,) for a in answers])
-                self._db.executemany(UPSERT_FAILURE, [_failure_row(f, now) for f in failures])
+                yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
             raise _explain(self.path, error) from None
+
+    def write(self, answers: Sequence[StoredAnswer], failures: Sequence[Failure] = ()) -> None:
+        """Store a batch in one transaction, outside a run's async writer (answers of a collected batch)."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(INSERT_ANSWER, [_answer_row(a, now) for a in answers])
+            db.executemany("DELETE FROM failures WHERE key = ?", [(a.key,) for a in answers])
+            db.executemany(UPSERT_FAILURE, [_failure_row(f, now) for f in failures])
 
     def writer(self) -> AsyncWriter:
         return AsyncWriter(self.path)
