@@ -111,22 +111,19 @@ class Spend:
         """An answer arrived: replace its reservation by its cost (the worst case when usage is missing)."""
         self.reserved -= worst
         if prompt_tokens is None or completion_tokens is None:
-            cost = worst
+            self._answered(stage, worst)
         else:
-            self.prompt_tokens += prompt_tokens
-            self.completion_tokens += completion_tokens
-            cost = self.pricing.cost(prompt_tokens, completion_tokens)
-        self.usd += cost
-        self.stages[stage].answers += 1
-        self.stages[stage].usd += cost
+            self.record(stage, prompt_tokens, completion_tokens)
         self._wake()
 
     def record(self, stage: str, prompt_tokens: int | None, completion_tokens: int | None) -> None:
-        """An answer that held no reservation (one from a batch): its reported usage, spent."""
+        """An answer's reported usage, spent (alone: one from a batch, which held no reservation)."""
         prompt, completion = prompt_tokens or 0, completion_tokens or 0
-        cost = self.pricing.cost(prompt, completion)
         self.prompt_tokens += prompt
         self.completion_tokens += completion
+        self._answered(stage, self.pricing.cost(prompt, completion))
+
+    def _answered(self, stage: str, cost: float) -> None:
         self.usd += cost
         self.stages[stage].answers += 1
         self.stages[stage].usd += cost
