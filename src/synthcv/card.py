@@ -12,6 +12,8 @@ from typing import Any
 import polars as pl
 
 from .config import RACES, RunConfig
+from .fairness import rates_by_sex_and_quality
+from .prompts import QUALITIES, SEXES
 from .validate import FLAGS
 
 CARD_NAME = "DATASET_CARD.md"
@@ -42,16 +44,15 @@ def _size_category(rows: int) -> str:
 
 
 def callback_table(labels: pl.DataFrame, config: RunConfig) -> list[str]:
-    measured = labels.group_by("sex", "quality").agg(pl.col("callback").mean().alias("rate"), pl.len().alias("n"))
-    lookup = {(s, q): (rate, n) for s, q, rate, n in measured.iter_rows()}
+    measured = rates_by_sex_and_quality(labels)
     lines = [
         "| sex | quality | injected P(callback) | measured rate | rows |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
-    for sex in ("man", "woman"):
-        for quality in ("high", "low"):
-            rate, n = lookup.get((sex, quality), (None, 0))
-            shown = f"{rate:.3f}" if rate is not None else "-"
+    for sex in SEXES:
+        for quality in QUALITIES:
+            cell = measured.get((sex, quality))
+            shown, n = (f"{cell.rate:.3f}", cell.rows) if cell is not None else ("-", 0)
             injected = config.callback_probability.of(sex, quality)
             lines.append(f"| {sex} | {quality} | {injected:.2f} | {shown} | {n:,} |")
     return lines

@@ -120,18 +120,19 @@ class Estimate:
             "completion tokens: max_tokens per request (an upper bound) until answers of a stage are cached, "
             "then their mean"
         )
-        lines.append(_prices_line(self.pricing("online"), self.pricing("batch")))
+        lines.append(_prices_line(self.pricing("online")))
         if config.regenerate_flagged:
             lines.append("not included: new samples asked for flagged answers (--regenerate-flagged)")
         return "\n".join(lines)
 
 
-def _prices_line(online: Pricing, batch: Pricing) -> str:
+def _prices_line(online: Pricing) -> str:
+    """Both modes' prices: one ModelPrice holds them."""
     if online.free:
         return "prices: offline provider, free"
     if online.price is None:
         return f"prices: {online.describe()}"
-    (online_in, online_out), (batch_in, batch_out) = online.price.per_token("online"), batch.price.per_token("batch")  # type: ignore[union-attr]
+    (online_in, online_out), (batch_in, batch_out) = online.price.per_token("online"), online.price.per_token("batch")
     return (
         f"prices: {online.model}, per million prompt / completion tokens: ${online_in * 1e6:g} / "
         f"${online_out * 1e6:g} online, ${batch_in * 1e6:g} / ${batch_out * 1e6:g} batch "

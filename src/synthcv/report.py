@@ -19,14 +19,13 @@ import polars as pl
 from .config import RACES, CallbackProbabilities
 from .errors import ConfigError
 from .fairness import disparity, rates_by_sex_and_quality
-from .validate import FLAGS
+from .prompts import QUALITIES, SEXES
+from .validate import flag_counts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 SEX_COLOURS = {"man": "#4C72B0", "woman": "#DD8452"}
-QUALITIES = ("high", "low")
-SEXES = ("man", "woman")
 REPORT_COLUMNS = ("sex", "quality", "callback", "race", "cv")
 
 
@@ -125,10 +124,8 @@ def _lengths(ax: Axes, frame: pl.DataFrame, _probabilities: CallbackProbabilitie
 
 
 def _flags(ax: Axes, frame: pl.DataFrame, _probabilities: CallbackProbabilities) -> None:
-    exploded = frame.filter(pl.col("flags") != "")["flags"].str.split(",").explode()
-    counts = dict(exploded.value_counts().iter_rows()) if exploded.len() else {}
-    names = list(FLAGS)
-    values = [counts.get(name, 0) for name in names]
+    counts = flag_counts(frame["flags"])
+    names, values = list(counts), list(counts.values())
     bars = ax.barh(names, values, color="#C44E52")
     ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=8)
     ax.invert_yaxis()

@@ -7,7 +7,9 @@ from pathlib import Path
 import polars as pl
 
 from .config import RunConfig
+from .fairness import rates_by_sex_and_quality
 from .pricing import format_usd
+from .prompts import QUALITIES, SEXES
 from .spend import Spend
 from .stats import RunStats
 from .tally import DatasetTally
@@ -24,11 +26,14 @@ def describe(
     if frame.height:
         counts = frame.group_by("quality", "sex").len().sort("quality", "sex")
         lines.append("counts by quality x sex: " + ", ".join(f"{q}/{s} {n:,}" for q, s, n in counts.iter_rows()))
-        rates = frame.group_by("sex", "quality").agg(pl.col("callback").mean().alias("rate")).sort("sex", "quality")
+        rates = rates_by_sex_and_quality(frame)
         lines.append(
             "callback rate by sex x quality (measured vs configured): "
             + ", ".join(
-                f"{s}/{q} {rate:.2f} vs {config.callback_probability.of(s, q):.2f}" for s, q, rate in rates.iter_rows()
+                f"{s}/{q} {rates[(s, q)].rate:.2f} vs {config.callback_probability.of(s, q):.2f}"
+                for s in SEXES
+                for q in QUALITIES
+                if (s, q) in rates
             )
         )
     if tally is not None:
