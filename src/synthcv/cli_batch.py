@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
@@ -17,11 +18,32 @@ from .progress import Display
 from .store import open_store
 from .summary import describe
 
+if TYPE_CHECKING:
+    from .batch_client import BatchClient
+
 
 def _recorded(config: RunConfig) -> list[BatchRecord]:
     """The batches the cache has recorded (read without the cache's lock: a run may be waiting on them)."""
     with open_store(config.cache_path, create=False) as store:
         return BatchLedger(store).batches()
+
+
+def _each_batch(
+    config: RunConfig,
+    records: list[BatchRecord],
+    action: Callable[[BatchClient, str], Awaitable[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """`action` on each recorded batch, in order, through one client."""
+    from .batch_client import BatchClient
+
+    async def main() -> list[dict[str, Any]]:
+        client = BatchClient(config)
+        try:
+            return [await action(client, record.batch_id) for record in records]
+        finally:
+            await client.aclose()
+
+    return anyio.run(main)
 
 
 @click.group(name="batch")
@@ -43,22 +65,14 @@ def status_command(config_file: Path | None, **flags: Any) -> None:
       synthcv batch status --size 20000 --out data/output
     """
     config = resolve(config_file, flags)
-    from .batch_client import BatchClient
-
     records = _recorded(config)
     if not records:
         click.echo(f"no batches recorded in {config.cache_path}; `synthcv run --mode batch` submits them")
         return
 
-    async def live() -> list[dict[str, Any]]:
-        client = BatchClient(config)
-        try:
-            return [await client.retrieve(r.batch_id) for r in records]
-        finally:
-            await client.aclose()
-
     totals = {"total": 0, "completed": 0, "failed": 0}
-    for record, batch in zip(records, anyio.run(live), strict=True):
+    live = _each_batch(config, records, lambda client, batch_id: client.retrieve(batch_id))
+    for record, batch in zip(records, live, strict=True):
         counts = batch.get("request_counts") or {}
         for name in totals:
             totals[name] += counts.get(name, 0) or 0
@@ -113,23 +127,14 @@ def cancel_command(config_file: Path | None, **flags: Any) -> None:
       synthcv batch cancel --size 20000 --out data/output
     """
     config = resolve(config_file, flags)
-    from .batch_client import BatchClient
-
     records = [r for r in _recorded(config) if not r.collected]
 
-    async def cancel_all() -> list[dict[str, Any]]:
-        client = BatchClient(config)
-        try:
-            found = []
-            for record in records:
-                batch = await client.retrieve(record.batch_id)
-                if batch["status"] in ("validating", "in_progress", "finalizing"):
-                    batch = await client.cancel(record.batch_id)
-                found.append(batch)
-            return found
-        finally:
-            await client.aclose()
+    async def cancel(client: BatchClient, batch_id: str) -> dict[str, Any]:
+        batch = await client.retrieve(batch_id)
+        if batch["status"] in ("validating", "in_progress", "finalizing"):
+            batch = await client.cancel(batch_id)
+        return batch
 
-    for batch in anyio.run(cancel_all):
+    for batch in _each_batch(config, records, cancel):
         click.echo(f"{batch['id']}: {batch['status']}")
     click.echo(f"{len(records)} unfinished batches; `synthcv batch collect` stores what they finished once cancelled")
