@@ -72,8 +72,18 @@ def run_batch(
     )
 
 
-def answered_per_request(server: RunningServer) -> Counter[str]:
-    return server.answered()
+def run_on_own_server(
+    directory: Path, *server_args: str, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], RunningServer]:
+    """A batch run against a fake server started for it with `server_args`; the server's batch counts."""
+    directory.mkdir(exist_ok=True)
+    server = start_server(directory, "--batch-seconds", "0.3", *server_args)
+    try:
+        result = run_batch(server, directory, fast_config(directory), *extra)
+        stats: dict[str, Any] = read_stats(server.url)["batches"]
+    finally:
+        stop_server(server)
+    return result, stats, server
 
 
 def test_batch_lines_carry_the_online_request_body_under_the_cache_key() -> None:
@@ -144,7 +154,7 @@ def test_an_interruption_at_any_point_of_submitting_resubmits_nothing(
     assert stats["files_uploaded"] == 3  # the first file was not uploaded twice
     assert stats["created"] == 3  # nor its batch created twice, even when it was never recorded
     assert stats["requests_submitted"] == 2 * SIZE
-    assert set(answered_per_request(batch_server).values()) == {1}  # each request answered once
+    assert set(batch_server.answered().values()) == {1}  # each request answered once
     assert (tmp_path / "resumes.feather").exists()
 
 
@@ -168,12 +178,7 @@ def test_no_wait_submits_and_a_later_run_collects_without_submitting(
 
 
 def test_an_expired_batch_keeps_its_answers_and_only_the_missing_go_again(tmp_path: Path) -> None:
-    server = start_server(tmp_path, "--batch-seconds", "0.3", "--batch-expire", "0.5")
-    try:
-        result = run_batch(server, tmp_path, fast_config(tmp_path))
-        stats = read_stats(server.url)["batches"]
-    finally:
-        stop_server(server)
+    result, stats, server = run_on_own_server(tmp_path, "--batch-expire", "0.5")
     assert result.returncode == 0, result.stderr
     assert "batch_expired x60" in result.stdout
     assert stats["created"] == 2
@@ -183,11 +188,7 @@ def test_an_expired_batch_keeps_its_answers_and_only_the_missing_go_again(tmp_pa
 
 
 def test_error_lines_are_counted_and_asked_again(tmp_path: Path) -> None:
-    server = start_server(tmp_path, "--batch-seconds", "0.3", "--faults", "500=0.2", "--faults-once")
-    try:
-        result = run_batch(server, tmp_path, fast_config(tmp_path))
-    finally:
-        stop_server(server)
+    result, _stats, _server = run_on_own_server(tmp_path, "--faults", "500=0.2", "--faults-once")
     assert result.returncode == 0, result.stderr
     failed = int(result.stdout.split("500 x")[1].split()[0].rstrip(","))
     assert failed > 0
@@ -196,29 +197,15 @@ def test_error_lines_are_counted_and_asked_again(tmp_path: Path) -> None:
 
 def test_the_enqueued_token_limit_makes_smaller_waves(tmp_path: Path) -> None:
     prompt_tokens = sum(TokenCounter("gpt-4o-mini").prompt_tokens(j.messages) for j in iter_jobs(RunConfig(size=SIZE)))
-    limit = prompt_tokens // 3
-    server = start_server(tmp_path, "--batch-seconds", "0.3", "--batch-enqueued-tokens", str(limit))
-    try:
-        result = run_batch(server, tmp_path, fast_config(tmp_path))
-        stats = read_stats(server.url)["batches"]
-    finally:
-        stop_server(server)
+    limit = str(prompt_tokens // 3)
+    result, stats, _server = run_on_own_server(tmp_path, "--batch-enqueued-tokens", limit)
     assert result.returncode == 0, result.stderr
     assert stats["by_status"]["failed"] >= 1  # the first, whole file was refused
     assert stats["by_status"]["completed"] >= 3  # then waves of at most a third
     assert (tmp_path / "resumes.feather").exists()
-    with_limit = tmp_path / "given"
-    server = (
-        start_server(with_limit, "--batch-seconds", "0.3", "--batch-enqueued-tokens", str(limit))
-        if with_limit.mkdir() is None
-        else None
+    given, stats, _server = run_on_own_server(
+        tmp_path / "given", "--batch-enqueued-tokens", limit, extra=("--max-enqueued-tokens", limit)
     )
-    assert server is not None
-    try:
-        given = run_batch(server, with_limit, fast_config(with_limit), "--max-enqueued-tokens", str(limit))
-        stats = read_stats(server.url)["batches"]
-    finally:
-        stop_server(server)
     assert given.returncode == 0, given.stderr
     assert "failed" not in stats["by_status"]  # told the limit: no batch refused
 
